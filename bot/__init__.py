@@ -1,0 +1,1 @@
+"""SellApp <-> Discord ticket bridge."""

@@ -1,0 +1,151 @@
+"""Settings: the only reader of the environment and ``.env``.
+
+Read once in ``bot.__main__`` with :func:`load_settings` and passed down; nothing
+builds settings at import time. Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+# What each setting expects, in words, for the one-line error at start.
+_EXPECTS: dict[str, str] = {
+    "discord_token": "the bot token from the Discord developer portal",
+    "sellapp_api_url": "an http(s) URL such as https://sell.app/api",
+    "sellapp_api_key": "a SellApp API key",
+    "sellapp_store": "a store slug (letters, digits, '-' or '_')",
+    "discord_guild_id": "a Discord server id (a positive whole number)",
+    "tickets_channel_id": "a Discord channel id (a positive whole number)",
+    "staff_role_ids": "comma-separated Discord role ids, e.g. 123,456",
+    "database_path": "a file path such as ./data/bridge.sqlite3",
+    "poll_interval_seconds": "a number of seconds, at least 1 (fractions allowed)",
+    "secret_key": "a random string of at least 32 characters (e.g. `openssl rand -base64 32`)",
+    "log_level": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    "log_format": "text or json",
+    "note_prefix": "1 to 10 characters that mark an internal note, e.g. //",
+    "discord_api_base_url": "an http(s) URL ending in /api/v10",
+    "discord_gateway_url": "a ws(s) URL",
+    "health_port": "a TCP port number between 1 and 65535",
+}
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the bridge reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    discord_token: SecretStr | None = None
+    sellapp_api_url: AnyHttpUrl = AnyHttpUrl("https://sell.app/api")
+    sellapp_api_key: SecretStr | None = None
+    sellapp_store: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] = None
+    discord_guild_id: Annotated[int | None, Field(gt=0)] = None
+    tickets_channel_id: Annotated[int | None, Field(gt=0)] = None
+    staff_role_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    database_path: Path = Path("./data/bridge.sqlite3")
+    poll_interval_seconds: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 30.0
+    secret_key: Annotated[SecretStr | None, Field(min_length=32)] = None
+    log_level: LogLevel = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    note_prefix: Annotated[str, Field(min_length=1, max_length=10)] = "//"
+    discord_api_base_url: AnyHttpUrl | None = None
+    discord_gateway_url: Annotated[str | None, Field(pattern=r"^wss?://\S+$")] = None
+    health_port: Annotated[int | None, Field(ge=1, le=65535)] = None
+
+    @field_validator(
+        "discord_token",
+        "sellapp_api_key",
+        "sellapp_store",
+        "discord_guild_id",
+        "tickets_channel_id",
+        "secret_key",
+        "discord_api_base_url",
+        "discord_gateway_url",
+        "health_port",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("staff_role_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",")]
+            ids = []
+            for part in parts:
+                if not part:
+                    continue
+                if not part.isdigit() or int(part) <= 0:
+                    raise ValueError("not a role id")
+                ids.append(int(part))
+            return tuple(ids)
+        return value
+
+    @property
+    def has_default_link(self) -> bool:
+        """Whether the environment links one guild without slash commands."""
+        return bool(
+            self.discord_guild_id
+            and self.tickets_channel_id
+            and self.sellapp_api_key is not None
+        )
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    expects = _EXPECTS.get(field, first["msg"])
+    return f"{field.upper()} is not valid: expected {expects}."
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read the environment (and ``env_file`` if it exists) once.
+
+    Raises :class:`ConfigError` with one line naming the variable and what it expects.
+    """
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def log_level_number(settings: Settings) -> int:
+    return logging.getLevelNamesMapping()[settings.log_level]

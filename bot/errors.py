@@ -1,0 +1,124 @@
+"""The bridge's errors.
+
+Every message here is safe to show a staff member: no API key, token or customer
+message body is ever put into one. The cog layer turns them into ephemeral replies
+in one place (see ``cogs`` / the command tree's ``on_error``).
+
+    BridgeError
+    ├── ConfigError                  a setting is missing or malformed
+    ├── SealError                    a stored key can't be sealed/unsealed
+    └── SellAppError                 anything that went wrong talking to SellApp
+        ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
+        ├── SellAppNotFound          404: no such ticket or message
+        ├── SellAppBadRequest        400: e.g. SellApp's "missing-store"
+        ├── SellAppValidationError   422: SellApp refused the content; carries field messages
+        ├── SellAppRateLimited       429 that outlasted our bounded wait
+        ├── SellAppUnavailable       5xx, timeout or connection error (after retries, for reads)
+        └── SellAppProtocolError     malformed JSON or a payload of an unexpected shape
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose. ``str(err)`` is safe to show."""
+
+
+class ConfigError(BridgeError):
+    """A setting is missing or has a value we can't use."""
+
+
+class SealError(BridgeError):
+    """A stored SellApp key could not be sealed or opened (e.g. SECRET_KEY changed)."""
+
+
+class SellAppError(BridgeError):
+    """Talking to SellApp failed. ``endpoint`` is e.g. ``GET /v1/tickets``; ``status`` the HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.status = status
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        where = f"{self.endpoint}" + (f" (HTTP {self.status})" if self.status else "")
+        return f"{self.message} [{where}]"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying the same request later may succeed."""
+        return False
+
+
+class SellAppAuthError(SellAppError):
+    """401/403: the API key is wrong, revoked, or has no access to this store."""
+
+
+class SellAppNotFound(SellAppError):
+    """404: the ticket or message doesn't exist (or belongs to another store)."""
+
+
+class SellAppBadRequest(SellAppError):
+    """400: SellApp refused the request as malformed (e.g. a missing or unknown store)."""
+
+
+class SellAppValidationError(SellAppError):
+    """422: SellApp refused what we sent. ``errors`` maps field -> SellApp's messages."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None = 422,
+        errors: dict[str, list[str]] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=status, request_id=request_id)
+        self.errors = errors or {}
+
+    @property
+    def reason(self) -> str:
+        """SellApp's own words, joined, for showing staff."""
+        parts = [m for msgs in self.errors.values() for m in msgs]
+        return " ".join(parts) if parts else self.message
+
+
+class SellAppRateLimited(SellAppError):
+    """429 that lasted longer than we were willing to wait. ``retry_after`` in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=429, request_id=request_id)
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class SellAppUnavailable(SellAppError):
+    """SellApp could not be reached or answered 5xx (reads: after bounded retries)."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class SellAppProtocolError(SellAppError):
+    """SellApp answered something we can't read: malformed JSON or an unexpected shape."""
