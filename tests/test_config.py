@@ -1,0 +1,133 @@
+"""Settings: each bad value gives one line naming the variable and what it expects."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_VARS = [name.upper() for name in Settings.model_fields]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ALL_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults() -> None:
+    settings = load_settings(None)
+    assert str(settings.sellapp_api_url) == "https://sell.app/api"
+    assert settings.database_path == Path("data/bridge.sqlite3")
+    assert settings.poll_interval_seconds == 30
+    assert settings.staff_role_ids == ()
+    assert settings.note_prefix == "//"
+    assert settings.discord_token is None
+
+
+def test_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAFF_ROLE_IDS", " 11, 22,33 ,")
+    monkeypatch.setenv("POLL_INTERVAL_SECONDS", "1.5")
+    monkeypatch.setenv("DISCORD_GUILD_ID", "123")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    monkeypatch.setenv("SELLAPP_STORE", "my-store")
+    settings = load_settings(None)
+    assert settings.staff_role_ids == (11, 22, 33)
+    assert settings.poll_interval_seconds == 1.5
+    assert settings.discord_guild_id == 123
+    assert settings.log_level == "DEBUG"
+    assert settings.log_format == "json"
+    assert settings.sellapp_store == "my-store"
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("DISCORD_TOKEN=abc.def.ghi\nTICKETS_CHANNEL_ID=42\n")
+    settings = load_settings(env)
+    assert settings.tickets_channel_id == 42
+    assert settings.discord_token is not None
+    assert settings.discord_token.get_secret_value() == "abc.def.ghi"
+
+
+def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_GUILD_ID", "")
+    monkeypatch.setenv("SECRET_KEY", "  ")
+    settings = load_settings(None)
+    assert settings.discord_guild_id is None
+    assert settings.secret_key is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expects"),
+    [
+        ("POLL_INTERVAL_SECONDS", "0.5", "at least 1"),
+        ("POLL_INTERVAL_SECONDS", "soon", "at least 1"),
+        ("POLL_INTERVAL_SECONDS", "nan", "at least 1"),
+        ("STAFF_ROLE_IDS", "admins,mods", "role ids"),
+        ("STAFF_ROLE_IDS", "-5", "role ids"),
+        ("DISCORD_GUILD_ID", "my server", "server id"),
+        ("DISCORD_GUILD_ID", "0", "server id"),
+        ("TICKETS_CHANNEL_ID", "#tickets", "channel id"),
+        ("SELLAPP_API_URL", "sell.app", "http(s) URL"),
+        ("SELLAPP_STORE", "my store!", "store slug"),
+        ("SECRET_KEY", "too-short", "at least 32 characters"),
+        ("LOG_LEVEL", "loud", "DEBUG, INFO"),
+        ("LOG_FORMAT", "xml", "text or json"),
+        ("NOTE_PREFIX", "", "1 to 10 characters"),
+        ("DISCORD_GATEWAY_URL", "http://x", "ws(s) URL"),
+        ("DISCORD_API_BASE_URL", "ftp://x", "http(s) URL"),
+    ],
+)
+def test_bad_value_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expects: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{name} is not valid")
+    assert expects in message
+
+
+def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "MTIzNDU2Nzg5.token-that-must-not-print"
+    key = "sellapp-key-that-must-not-print"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    monkeypatch.setenv("SELLAPP_API_KEY", key)
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    settings = load_settings(None)
+    for text in (str(settings), repr(settings), settings.model_dump_json()):
+        assert token not in text
+        assert key not in text
+        assert "s" * 40 not in text
+
+
+def test_bad_secret_is_not_echoed_in_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "short-secret")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert "short-secret" not in str(info.value)
+
+
+def test_env_example_lists_every_setting_with_a_comment() -> None:
+    text = (ROOT / ".env.example").read_text()
+    lines = text.splitlines()
+    names = []
+    for index, line in enumerate(lines):
+        match = re.match(r"^([A-Z_]+)=", line)
+        if match:
+            names.append(match.group(1))
+            assert lines[index - 1].startswith("#"), f"{match.group(1)} has no comment"
+    assert sorted(names) == sorted(ALL_VARS)
+
+
+def test_env_example_itself_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(ROOT / ".env.example")
+    assert settings.discord_token is None
