@@ -120,9 +120,7 @@ class Settings(BaseSettings):
     def has_default_link(self) -> bool:
         """Whether the environment links one guild without slash commands."""
         return bool(
-            self.discord_guild_id
-            and self.tickets_channel_id
-            and self.sellapp_api_key is not None
+            self.discord_guild_id and self.tickets_channel_id and self.sellapp_api_key is not None
         )
 
 
@@ -139,7 +137,7 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     Raises :class:`ConfigError` with one line naming the variable and what it expects.
     """
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 
