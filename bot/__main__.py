@@ -13,7 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
-NO_TOKEN = """\
+HOW_TO_SET_UP = """\
 The bridge needs a Discord bot token to start.
 
 Set DISCORD_TOKEN to your bot's token (Discord developer portal -> your application
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(settings: Settings) -> int:
     if settings.discord_token is None:
-        print(NO_TOKEN, file=sys.stderr)
+        print(HOW_TO_SET_UP, file=sys.stderr)
         return EXIT_CONFIG
     # Imported here so that `--help` and config errors stay fast and dependency-light.
     from bot.runner import run_bot  # noqa: PLC0415

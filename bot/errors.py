@@ -33,7 +33,9 @@ class SealError(BridgeError):
 
 
 class SellAppError(BridgeError):
-    """Talking to SellApp failed. ``endpoint`` is e.g. ``GET /v1/tickets``; ``status`` the HTTP status."""
+    """Talking to SellApp failed.
+
+    ``endpoint`` is e.g. ``GET /v1/tickets``; ``status`` the HTTP status."""
 
     def __init__(
         self,
@@ -122,3 +124,30 @@ class SellAppUnavailable(SellAppError):
 
 class SellAppProtocolError(SellAppError):
     """SellApp answered something we can't read: malformed JSON or an unexpected shape."""
+
+
+class DiscordSideError(BridgeError):
+    """Discord refused or failed an action, as the engines see it (they never import discord).
+
+    The Discord adapter (``bot.discord_adapter``) turns discord.py's exceptions into these."""
+
+
+class ThreadGone(DiscordSideError):
+    """The ticket's thread no longer exists (10003 Unknown Channel): someone deleted it."""
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__(f"the thread {thread_id} was deleted")
+        self.thread_id = thread_id
+
+
+class ChannelUnusable(DiscordSideError):
+    """The tickets channel is missing, of the wrong type, or the bot may not write there."""
+
+    def __init__(self, channel_id: int, reason: str) -> None:
+        super().__init__(f"can't use the tickets channel <#{channel_id}>: {reason}")
+        self.channel_id = channel_id
+        self.reason = reason
+
+
+class DiscordUnavailable(DiscordSideError):
+    """Discord answered 5xx or could not be reached; trying later may work."""

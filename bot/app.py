@@ -1,0 +1,57 @@
+"""The Bot subclass: holds the shared services, loads the cogs, syncs commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+# Loaded in this order in setup_hook (RoboDanny style: an explicit list, no directory scan).
+EXTENSIONS: tuple[str, ...] = ("cogs.admin", "cogs.inbound")
+
+
+def intents() -> discord.Intents:
+    """Guilds, guild messages and message content: what reading staff replies needs."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.message_content = True
+    return wanted
+
+
+class BridgeBot(commands.Bot):
+    """The Discord side of the process. It does not own the store or the HTTP client:
+    ``bot.runner`` opens them before the bot and closes them after it."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.services = services
+        self.commands_synced = False
+
+    async def setup_hook(self) -> None:
+        for name in EXTENSIONS:
+            await self.load_extension(name)
+        synced = await self.tree.sync()
+        self.commands_synced = True
+        log.info("synced %d application command(s)", len(synced))
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info(
+            "ready: logged in as %s (%s) in %d guild(s)",
+            user,
+            user.id if user else "?",
+            len(self.guilds),
+        )

@@ -1,0 +1,113 @@
+"""What :class:`bot.store.Store` hands back: small frozen records, never raw rows.
+
+Timestamps are unix seconds (``float``); SellApp's own timestamps stay the text it sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+Direction = Literal["inbound", "outbound"]
+"""``inbound``: a SellApp message we post into Discord; ``outbound``: a staff reply we sent."""
+
+MessageState = Literal["pending", "posted"]
+"""``pending``: intent recorded, not yet confirmed posted; ``posted``: the Discord ids are known."""
+
+OutboxState = Literal["queued", "sending", "waiting", "delivered", "refused"]
+"""``sending``: a POST may have reached SellApp (reconcile at start, never resend blindly);
+``waiting``: a retryable failure, due again at ``next_attempt_at``."""
+
+OUTBOX_STATES: tuple[OutboxState, ...] = ("queued", "sending", "waiting", "delivered", "refused")
+
+
+@dataclass(frozen=True, slots=True)
+class GuildLink:
+    """A Discord guild linked to one SellApp store."""
+
+    guild_id: int
+    store_slug: str | None
+    api_key_sealed: str | None
+    channel_id: int | None
+    staff_role_ids: tuple[int, ...]
+    poll_interval: float | None
+    paused: bool
+    note_prefix: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A SellApp ticket and how far we have synced it."""
+
+    guild_id: int
+    ticket_id: int
+    thread_id: int | None
+    status: str
+    title: str
+    sellapp_updated_at: str | None
+    last_message_id: int
+    messages_page: int
+    next_check_at: float
+    quiet_checks: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.upper() != "CLOSED"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One SellApp message and the Discord message(s) that show it."""
+
+    guild_id: int
+    sellapp_message_id: int
+    ticket_id: int
+    direction: Direction
+    state: MessageState
+    discord_message_ids: tuple[int, ...]
+    created_at: float
+    posted_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A staff reply waiting to be (or already) delivered to SellApp."""
+
+    id: int
+    guild_id: int
+    ticket_id: int
+    channel_id: int
+    discord_message_id: int
+    author_id: int
+    content: str
+    state: OutboxState
+    attempts: int
+    last_error: str | None
+    next_attempt_at: float
+    sellapp_message_id: int | None
+    created_at: float
+    sent_at: float | None
+    delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PollState:
+    """How the last polls of one guild went."""
+
+    guild_id: int
+    last_poll_at: float | None
+    last_success_at: float | None
+    last_error: str | None
+    consecutive_failures: int
+    last_response_ms: float | None
+
+
+class TicketCounts(NamedTuple):
+    """How many tickets a guild tracks, and how many of those are open. Unpacks as a pair."""
+
+    tracked: int
+    open: int

@@ -1,0 +1,114 @@
+"""Running the bot process: open the resources, run until a signal, close in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import discord
+import yarl
+
+from bot.app import BridgeBot
+from bot.config import Settings
+from bot.links import Links
+from bot.logs import SecretRegistry, secret_values, setup_logging
+from bot.sealing import Sealer
+from bot.sellapp import make_http_client
+from bot.services import Services
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Aim discord.py's REST and gateway somewhere else (a proxy, or the test fakes).
+
+    Both are class attributes, so this must run before login."""
+    if settings.discord_api_base_url is not None:
+        discord.http.Route.BASE = str(settings.discord_api_base_url).rstrip("/")
+    if settings.discord_gateway_url is not None:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def run_bot(settings: Settings) -> int:
+    secrets = SecretRegistry()
+    secrets.add(
+        *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
+    )
+    setup_logging(settings.log_level, settings.log_format, secrets)
+    try:
+        return asyncio.run(_serve(settings, secrets))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return EXIT_OK
+
+
+def _fail(line: str) -> int:
+    print(f"sellapp-bridge: {line}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
+    assert settings.discord_token is not None  # checked by __main__
+    point_discord_at(settings)
+    store = await Store.open(settings.database_path)
+    try:
+        async with make_http_client() as http:
+            sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
+            links = Links(settings, store, http, secrets, sealer)
+            services = Services(
+                settings=settings, store=store, http=http, secrets=secrets, links=links
+            )
+            bot = BridgeBot(services)
+            return await _run_until_signal(bot, settings.discord_token.get_secret_value())
+    finally:
+        await store.close()
+        log.info("stopped")
+
+
+async def _run_until_signal(bot: BridgeBot, token: str) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(bot.start(token), name="discord-client")
+    stopper = asyncio.create_task(stop.wait(), name="signal-wait")
+    try:
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            log.info("signal received: shutting down")
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            return EXIT_OK
+        return _outcome(runner)
+    finally:
+        stopper.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if not bot.is_closed():
+            await bot.close()
+
+
+def _outcome(runner: asyncio.Task[None]) -> int:
+    """The client stopped by itself: explain why in one line."""
+    try:
+        runner.result()
+    except discord.LoginFailure:
+        return _fail(
+            "Discord refused the token in DISCORD_TOKEN. Copy it again from the developer "
+            "portal (Bot -> Reset Token)."
+        )
+    except discord.PrivilegedIntentsRequired:
+        return _fail(
+            "Discord refused the connection: switch on the Message Content intent "
+            "(developer portal -> Bot -> Privileged Gateway Intents)."
+        )
+    except (discord.GatewayNotFound, discord.ConnectionClosed, OSError) as exc:
+        return _fail(f"could not stay connected to Discord: {type(exc).__name__}")
+    return EXIT_OK

@@ -1,0 +1,21 @@
+"""The long-lived services the cogs and engines share, built once by ``bot.runner``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from bot.config import Settings
+from bot.links import Links
+from bot.logs import SecretRegistry
+from bot.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    http: httpx.AsyncClient
+    secrets: SecretRegistry
+    links: Links

@@ -1,0 +1,151 @@
+"""Inbound polling: one loop per linked guild, each driving :class:`bot.sync.InboundSync`.
+
+Each guild polls in its own task, so a slow or failing store never holds up another
+guild. A loop survives every failed cycle (logged, recorded in ``poll_state`` for
+``/sellapp status``) and keeps its progress in SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from discord.ext import commands
+
+from bot.discord_adapter import DiscordThreads
+from bot.errors import BridgeError
+from bot.explain import explain
+from bot.links import LinkConfig
+from bot.sync import CycleReport, InboundSync
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+
+log = logging.getLogger(__name__)
+
+# How often the supervisor looks for guilds linked, unlinked, paused or resumed.
+SUPERVISE_SECONDS = 5.0
+
+
+class Inbound(commands.Cog):
+    def __init__(self, bot: BridgeBot) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.engine = InboundSync(self.services.store, DiscordThreads(bot))
+        self._loops: dict[int, asyncio.Task[None]] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+        self._rescan = asyncio.Event()
+
+    async def cog_load(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="inbound-supervisor")
+
+    async def cog_unload(self) -> None:
+        tasks = [t for t in (self._supervisor, *self._loops.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops.clear()
+
+    def links_changed(self) -> None:
+        """Called by the admin commands: look at the links again now."""
+        self._rescan.set()
+
+    async def _supervise(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            try:
+                await self._reconcile_loops()
+            except Exception:
+                log.exception("inbound supervisor: could not read the links; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rescan.wait(), timeout=SUPERVISE_SECONDS)
+            self._rescan.clear()
+
+    async def _reconcile_loops(self) -> None:
+        wanted = {
+            link.guild_id
+            for link in await self.services.links.all()
+            if link.runnable and not link.paused
+        }
+        for guild_id in list(self._loops):
+            task = self._loops[guild_id]
+            if guild_id not in wanted or task.done():
+                task.cancel()
+                del self._loops[guild_id]
+        for guild_id in wanted - set(self._loops):
+            self._loops[guild_id] = asyncio.create_task(
+                self._guild_loop(guild_id), name=f"poll-{guild_id}"
+            )
+            log.info("guild %s: polling started", guild_id)
+
+    async def _guild_loop(self, guild_id: int) -> None:
+        wake = self._wake.setdefault(guild_id, asyncio.Event())
+        while True:
+            link = await self.services.links.get(guild_id)
+            if link is None or not link.runnable or link.paused:
+                log.info("guild %s: polling stopped", guild_id)
+                return
+            await self.poll(link)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=link.poll_interval)
+            wake.clear()
+
+    def poll_soon(self, guild_id: int) -> None:
+        event = self._wake.get(guild_id)
+        if event is not None:
+            event.set()
+
+    def is_polling(self, guild_id: int) -> bool:
+        task = self._loops.get(guild_id)
+        return task is not None and not task.done()
+
+    async def poll(self, link: LinkConfig) -> CycleReport | BridgeError:
+        """One cycle for one guild; never raises (the failure is recorded and returned)."""
+        assert link.channel_id is not None
+        lock = self._locks.setdefault(link.guild_id, asyncio.Lock())
+        store = self.services.store
+        async with lock:
+            started = time.monotonic()
+            client = self.services.links.client_for(link)
+            try:
+                report = await self.engine.run_cycle(
+                    link.guild_id, link.channel_id, client, interval=link.poll_interval
+                )
+            except BridgeError as exc:
+                words = explain(exc)
+                log.warning("guild %s: poll failed: %s", link.guild_id, words)
+                await store.record_poll_failure(link.guild_id, now=time.time(), error=words)
+                return exc
+            except Exception:
+                log.exception("guild %s: poll failed unexpectedly", link.guild_id)
+                await store.record_poll_failure(
+                    link.guild_id, now=time.time(), error=explain(RuntimeError())
+                )
+                return BridgeError("unexpected error")
+            await store.record_poll_success(
+                link.guild_id, now=time.time(), response_ms=client.last_response_ms
+            )
+            log.info(
+                "guild %s: poll done in %.0f ms: %d listed, %d new, %d read, %d threads, "
+                "%d posted, %d status changes",
+                link.guild_id,
+                (time.monotonic() - started) * 1000,
+                report.tickets_listed,
+                report.new_tickets,
+                report.tickets_read,
+                report.threads_created,
+                report.messages_posted,
+                report.status_changes,
+            )
+            return report
+
+
+async def setup(bot: BridgeBot) -> None:
+    await bot.add_cog(Inbound(bot))
