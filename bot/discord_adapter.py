@@ -86,6 +86,14 @@ class DiscordThreads:
             tags = [*forum.available_tags, *(discord.ForumTag(name=n) for n in missing)]
             try:
                 forum = await forum.edit(available_tags=tags[:20])
+            except discord.Forbidden:
+                # Creating tags needs Manage Channels, which the bridge doesn't require:
+                # work without them (an admin can add "Open" and "Closed" by hand).
+                log.warning(
+                    "forum %s has no %s tag(s) and the bot may not create them",
+                    forum.id,
+                    "/".join(missing),
+                )
             except discord.HTTPException as exc:
                 raise _translate(exc, thread_id=None, channel_id=forum.id) from exc
             by_name = {t.name.casefold(): t for t in forum.available_tags}

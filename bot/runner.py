@@ -46,11 +46,14 @@ def run_bot(settings: Settings) -> int:
         return asyncio.run(_serve(settings, secrets))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return EXIT_OK
+    except CannotRun as exc:
+        # Printed after everything is closed, so it is the last line the user sees.
+        print(f"sellapp-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
-def _fail(line: str) -> int:
-    print(f"sellapp-bridge: {line}", file=sys.stderr)
-    return EXIT_FAILED
+class CannotRun(Exception):
+    """The bot stopped for a reason the user must fix; the message says what."""
 
 
 async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
@@ -100,15 +103,15 @@ def _outcome(runner: asyncio.Task[None]) -> int:
     try:
         runner.result()
     except discord.LoginFailure:
-        return _fail(
+        raise CannotRun(
             "Discord refused the token in DISCORD_TOKEN. Copy it again from the developer "
             "portal (Bot -> Reset Token)."
-        )
+        ) from None
     except discord.PrivilegedIntentsRequired:
-        return _fail(
+        raise CannotRun(
             "Discord refused the connection: switch on the Message Content intent "
             "(developer portal -> Bot -> Privileged Gateway Intents)."
-        )
+        ) from None
     except (discord.GatewayNotFound, discord.ConnectionClosed, OSError) as exc:
-        return _fail(f"could not stay connected to Discord: {type(exc).__name__}")
+        raise CannotRun(f"could not stay connected to Discord: {type(exc).__name__}") from None
     return EXIT_OK

@@ -662,7 +662,7 @@ class FakeDiscord:
         """Lose the bot's socket (abort it, or close with `code`); the session stays resumable."""
         await self.gateway.drop(code)
 
-    async def wait_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_connected(self, timeout: float = 10.0) -> None:
         await self.wait_for(lambda: self.connected, timeout)
 
     # -- reading what the bot did --------------------------------------------------------------
@@ -684,7 +684,7 @@ class FakeDiscord:
             r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path)
         ]
 
-    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
         """Wait until `predicate()` is truthy (re-checked on every change of state); return it."""
         try:
             async with asyncio.timeout(timeout):
@@ -700,7 +700,7 @@ class FakeDiscord:
     async def wait_for_response(
         self,
         interaction: Interaction,
-        timeout: float = 10.0,  # noqa: ASYNC109
+        timeout: float = 10.0,
     ) -> InteractionResponse:
         return await self.wait_for(lambda: interaction.response, timeout)
 

@@ -1,0 +1,258 @@
+"""Run the real bot process (``python -m bot``) against the fakes on loopback.
+
+The fakes live in the test's event loop; the bot is a subprocess with its own
+environment, database and working directory, so nothing of the developer's ``.env``
+leaks in. Every line it logs is kept (``BotProcess.lines``) so tests can wait on a log
+line and scan the output for secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from bot.config import Settings
+from tests.fakes.discord import Channel, FakeDiscord, Guild, Member, Perm, Role
+from tests.fakes.sellapp import FakeSellApp
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+SELLAPP_KEY = "sk_live_e2e_0123456789abcdefSECRET"
+DISCORD_TOKEN = "MTE2.e2e-discord-token.SECRET-0123456789"
+STORE = "e2e-store"
+
+
+@dataclass
+class World:
+    """One Discord server with a tickets channel, staff, and a linked SellApp store."""
+
+    discord: FakeDiscord
+    sellapp: FakeSellApp
+    guild: Guild
+    staff_role: Role
+    staff: Member
+    customer_like: Member  # a member without the staff role
+    text_channel: Channel
+    forum_channel: Channel
+    tmp: Path
+
+    def env(self, *, channel: Channel | None = None, **extra: str) -> dict[str, str]:
+        """The bot's environment: only what we set, plus what Python needs to run."""
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if k.lower() not in Settings.model_fields and not k.startswith("PYTEST")
+        }
+        env = {
+            **keep,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "DISCORD_TOKEN": self.discord.bot_token,
+            "DISCORD_API_BASE_URL": self.discord.api_base,
+            "DISCORD_GATEWAY_URL": self.discord.gateway_url,
+            "SELLAPP_API_URL": self.sellapp.url,
+            "SELLAPP_API_KEY": SELLAPP_KEY,
+            "SELLAPP_STORE": STORE,
+            "DISCORD_GUILD_ID": str(self.guild.id),
+            "TICKETS_CHANNEL_ID": str((channel or self.forum_channel).id),
+            "STAFF_ROLE_IDS": str(self.staff_role.id),
+            "DATABASE_PATH": str(self.tmp / "data" / "bridge.sqlite3"),
+            "POLL_INTERVAL_SECONDS": "1",
+            "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
+            "LOG_LEVEL": "INFO",
+        }
+        env.update(extra)
+        return env
+
+
+def build_world(discord: FakeDiscord, sellapp: FakeSellApp, tmp: Path) -> World:
+    guild = discord.add_guild("Support")
+    staff_role = discord.add_role(guild, "Staff")
+    staff = discord.add_member(guild, "alice", roles=[staff_role])
+    other = discord.add_member(guild, "mallory")
+    text = discord.add_text_channel(guild, "tickets")
+    forum = discord.add_forum_channel(guild, "ticket-forum", tags=["Open", "Closed"])
+    sellapp.add_account(SELLAPP_KEY, [STORE])
+    return World(discord, sellapp, guild, staff_role, staff, other, text, forum, tmp)
+
+
+@dataclass
+class BotProcess:
+    """The bot as a subprocess; its stderr and stdout lines are collected as they come."""
+
+    env: dict[str, str]
+    cwd: Path
+    lines: list[str] = field(default_factory=list)
+    proc: asyncio.subprocess.Process | None = None
+    _reader: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> BotProcess:
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "--env-file",
+            str(self.cwd / "no-such.env"),
+            env=self.env,
+            cwd=self.cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while True:
+            raw = await self.proc.stdout.readline()
+            if not raw:
+                break
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+            self._changed.set()
+        self._changed.set()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    async def wait_for_line(self, pattern: str, timeout: float = 20.0) -> str:
+        regex = re.compile(pattern)
+
+        def found() -> str | None:
+            return next((line for line in self.lines if regex.search(line)), None)
+
+        return await self._wait(found, timeout, f"a log line matching {pattern!r}")
+
+    async def _wait(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        async def loop() -> T:
+            while True:
+                result = check()
+                if result is not None:
+                    return result
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise AssertionError(f"the bot exited ({self.proc.returncode}) before {what}")
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=0.5)
+
+        try:
+            return await asyncio.wait_for(loop(), timeout=timeout)
+        except TimeoutError:
+            tail = "\n".join(self.lines[-30:])
+            raise AssertionError(f"timed out waiting for {what}; last output:\n{tail}") from None
+
+    async def wait_for_lines(self, pattern: str, count: int, timeout: float = 20.0) -> int:
+        """Wait until ``count`` lines match ``pattern``."""
+        regex = re.compile(pattern)
+
+        def enough() -> int | None:
+            seen = sum(1 for line in self.lines if regex.search(line))
+            return seen if seen >= count else None
+
+        return await self._wait(enough, timeout, f"{count} log lines matching {pattern!r}")
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        await self.wait_for_line(r"ready: logged in as", timeout)
+
+    async def wait_exit(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), timeout=timeout)
+        except TimeoutError:
+            tail = "\n".join(self.lines[-30:])
+            raise AssertionError(f"the bot did not exit in {timeout} s:\n{tail}") from None
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def terminate(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await self.wait_exit(timeout)
+
+    async def kill(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.kill()
+        return await self.wait_exit()
+
+    async def close(self) -> None:
+        """Teardown: make sure nothing is left running."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+def assert_no_secrets(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in text, "a secret reached the output"
+
+
+__all__ = [
+    "DISCORD_TOKEN",
+    "SELLAPP_KEY",
+    "STORE",
+    "BotProcess",
+    "Perm",
+    "World",
+    "assert_no_secrets",
+    "build_world",
+    "posted_ids",
+    "shown_text",
+    "ticket_thread",
+]
+
+
+# -- reading what the bot did in Discord ---------------------------------------------------
+
+
+def ticket_thread(world: World, channel: Channel, ticket_id: int) -> Channel | None:
+    """The live thread the bot made for a ticket in ``channel``, if any."""
+    prefix = f"#{ticket_id} · "
+    for thread in world.discord.threads_in(channel.id):
+        if thread.name.startswith(prefix) and not thread.deleted:
+            return thread
+    return None
+
+
+def posted_ids(world: World, thread: Channel) -> list[int]:
+    """SellApp message ids shown in a thread, one per Discord message, in thread order."""
+    from bot.render import read_marker
+
+    ids = []
+    for message in world.discord.messages_in(thread.id):
+        if message.author.id != world.discord.bot.id:
+            continue
+        marker = read_marker(message.embeds)
+        if marker is not None:
+            ids.append(marker.message_id)
+    return ids
+
+
+def shown_text(world: World, thread: Channel, sellapp_id: int) -> str:
+    """What staff read for one SellApp message (all its parts, unescaped)."""
+    from bot.render import read_marker, unescape_markdown
+
+    parts = []
+    for message in world.discord.messages_in(thread.id):
+        marker = read_marker(message.embeds)
+        if marker is not None and marker.message_id == sellapp_id:
+            parts.append(message.embeds[0]["description"])
+    return unescape_markdown("".join(parts))
