@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.tree import BridgeTree
+
 if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 # Loaded in this order in setup_hook (RoboDanny style: an explicit list, no directory scan).
-EXTENSIONS: tuple[str, ...] = ("cogs.admin", "cogs.inbound")
+EXTENSIONS: tuple[str, ...] = ("cogs.admin", "cogs.inbound", "cogs.tickets", "cogs.outbound")
 
 
 def intents() -> discord.Intents:
@@ -36,6 +38,7 @@ class BridgeBot(commands.Bot):
             intents=intents(),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            tree_cls=BridgeTree,
         )
         self.services = services
         self.commands_synced = False

@@ -9,7 +9,9 @@ the store (``limit=100``, every page; order-agnostic: tickets are matched by id)
 each listed ticket, against what the store recorded:
 
 * unknown ticket: recorded. On the guild's *first link* (nothing recorded yet) a CLOSED
-  ticket is only recorded; everything else gets a thread and its whole history.
+  ticket is only recorded; everything else gets a thread and its whole history. A first
+  link that a crash interrupted is still a first link when the next cycle finishes it
+  (the store's meta key ``inbound.first_link.<guild>`` says ``running`` until it is done).
 * its listing changed (status, title or ``updated_at``): messages are read; a status
   change is applied to the thread; a ticket without a thread (closed at first link) gets
   one now.
@@ -69,6 +71,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MESSAGES_PER_PAGE = 100
+FIRST_LINK_KEY = "inbound.first_link.{guild_id}"
 QUIET_CAP_INTERVALS = 16
 QUIET_CAP_SECONDS = 900.0
 HISTORY_SCAN = 100
@@ -206,7 +209,11 @@ class InboundSync:
             listed[ticket.id] = ticket
         report.tickets_listed = len(listed)
         recorded = {t.ticket_id: t for t in await self._store.list_tickets(guild_id)}
-        first_link = not recorded
+        first_link_key = FIRST_LINK_KEY.format(guild_id=guild_id)
+        first_link = not recorded or await self._store.get_meta(first_link_key) == "running"
+        if first_link and listed:
+            # Survives a crash mid-way, so the next cycle still only records closed tickets.
+            await self._store.set_meta(first_link_key, "running")
         pending = {m.ticket_id for m in await self._store.pending_posts(guild_id)}
         now = self._clock()
         # Oldest first, so a first link fills the channel in the order tickets came in.
@@ -235,6 +242,42 @@ class InboundSync:
                 if not exc.retryable:
                     raise
                 report.errors.append(f"ticket {ticket_id}: {exc.message}")
+        if first_link and listed:
+            await self._store.set_meta(first_link_key, "done")
+        return report
+
+    async def sync_ticket(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        ticket: Ticket,
+        *,
+        interval: float,
+    ) -> CycleReport:
+        """Bring one ticket's thread up to date now (``/ticket resync``, ``open``, ``close``).
+
+        Unlike a cycle it always reads the ticket's messages, gives it a thread whatever
+        its status, and applies the status SellApp gave."""
+        report = CycleReport(tickets_listed=1)
+        record = await self._store.get_ticket(guild_id, ticket.id)
+        decision = Decision(
+            ticket,
+            new=record is None,
+            needs_thread=record is None or record.thread_id is None,
+            read_messages=True,
+            status_changed=record is not None
+            and record.thread_id is not None
+            and record.status != ticket.status.value,
+        )
+        await self._apply(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            source=source,
+            decision=decision,
+            interval=interval,
+            report=report,
+        )
         return report
 
     async def _apply(
@@ -319,8 +362,8 @@ class InboundSync:
         thread_id = record.thread_id
         thread_closed = record.status == TicketStatus.CLOSED.value and thread_id is not None
         if thread_id is None:
-            thread_id = await self._ensure_thread(guild_id, channel_id, ticket)
-            report.threads_created += 1
+            thread_id, created = await self._ensure_thread(guild_id, channel_id, ticket)
+            report.threads_created += created
             thread_closed = False
         messages: list[TicketMessage] = []
         if decision.read_messages or decision.needs_thread:
@@ -346,16 +389,20 @@ class InboundSync:
                 report.status_changes += 1
         return bool(messages) or decision.status_changed
 
-    async def _ensure_thread(self, guild_id: int, channel_id: int, ticket: Ticket) -> int:
-        """Find the ticket's thread (created before a crash) or create it."""
+    async def _ensure_thread(
+        self, guild_id: int, channel_id: int, ticket: Ticket
+    ) -> tuple[int, bool]:
+        """Find the ticket's thread (created before a crash) or create it; and whether it
+        was created now."""
         thread_id = await self._threads.find_thread(channel_id, ticket.id)
+        created = thread_id is None
         if thread_id is None:
             thread_id = await self._threads.create_thread(
                 channel_id, thread_name(ticket), ticket_post(ticket)
             )
             log.info("guild %s: ticket %s -> new thread %s", guild_id, ticket.id, thread_id)
         await self._store.set_thread(guild_id, ticket.id, thread_id, now=self._clock())
-        return thread_id
+        return thread_id, created
 
     async def _post_all(
         self,
@@ -429,6 +476,11 @@ class InboundSync:
         def wanted(m: TicketMessage) -> bool:
             return m.id > record.last_message_id or m.id in pending
 
+        def unhandled(m: TicketMessage) -> bool:
+            # Our own replies (outbound rows) sit past the cursor without ever being
+            # posted by us; they are handled, not new.
+            return m.id not in handled or m.id in pending
+
         pages: dict[int, Page[TicketMessage]] = {}
 
         async def page(number: int) -> Page[TicketMessage]:
@@ -461,7 +513,8 @@ class InboundSync:
         hint = number
         if newest_first:
             found, hint = await self._walk_newest_first(page, wanted)
-        elif total is not None and total > len(handled - pending) + len(found):
+        found = {i: m for i, m in found.items() if unhandled(m)}
+        if not newest_first and total is not None and total > len(handled - pending) + len(found):
             # Fewer found than SellApp counts: the order is not what we assumed. Read all.
             found = {}
             number = 1

@@ -19,6 +19,7 @@ from bot.discord_adapter import DiscordThreads
 from bot.errors import BridgeError
 from bot.explain import explain
 from bot.links import LinkConfig
+from bot.models import Ticket
 from bot.sync import CycleReport, InboundSync
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Inbound(commands.Cog):
             if guild_id not in wanted or task.done():
                 task.cancel()
                 del self._loops[guild_id]
+                log.info("guild %s: polling stopped", guild_id)
         for guild_id in wanted - set(self._loops):
             self._loops[guild_id] = asyncio.create_task(
                 self._guild_loop(guild_id), name=f"poll-{guild_id}"
@@ -90,7 +92,6 @@ class Inbound(commands.Cog):
         while True:
             link = await self.services.links.get(guild_id)
             if link is None or not link.runnable or link.paused:
-                log.info("guild %s: polling stopped", guild_id)
                 return
             await self.poll(link)
             with contextlib.suppress(TimeoutError):
@@ -105,6 +106,19 @@ class Inbound(commands.Cog):
     def is_polling(self, guild_id: int) -> bool:
         task = self._loops.get(guild_id)
         return task is not None and not task.done()
+
+    async def sync_ticket(self, link: LinkConfig, ticket: Ticket) -> CycleReport:
+        """One ticket now, under the guild's lock so it never races a cycle."""
+        assert link.channel_id is not None
+        lock = self._locks.setdefault(link.guild_id, asyncio.Lock())
+        async with lock:
+            return await self.engine.sync_ticket(
+                link.guild_id,
+                link.channel_id,
+                self.services.links.client_for(link),
+                ticket,
+                interval=link.poll_interval,
+            )
 
     async def poll(self, link: LinkConfig) -> CycleReport | BridgeError:
         """One cycle for one guild; never raises (the failure is recorded and returned)."""

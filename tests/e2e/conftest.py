@@ -46,5 +46,7 @@ async def start_bot(world: World) -> AsyncIterator[StartBot]:
         return proc
 
     yield start
-    for proc in started:
+    for index, proc in enumerate(started):
         await proc.close()
+        # Shown by pytest only when the test failed.
+        print(f"--- bot process {index} output ---\n{proc.output}")

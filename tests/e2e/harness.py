@@ -45,6 +45,11 @@ class World:
     forum_channel: Channel
     tmp: Path
 
+    @property
+    def admin(self) -> Member:
+        """The server's owner: has Manage Server."""
+        return self.guild.members[self.guild.owner_id]
+
     def env(self, *, channel: Channel | None = None, **extra: str) -> dict[str, str]:
         """The bot's environment: only what we set, plus what Python needs to run."""
         keep = {
@@ -256,3 +261,79 @@ def shown_text(world: World, thread: Channel, sellapp_id: int) -> str:
         if marker is not None and marker.message_id == sellapp_id:
             parts.append(message.embeds[0]["description"])
     return unescape_markdown("".join(parts))
+
+
+# -- slash commands, as a member runs them -------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What the member saw in reply to a command: text and embeds, and whether only they did."""
+
+    text: str
+    embeds: list[dict[str, object]]
+    ephemeral: bool
+    modal: dict[str, object] | None = None
+
+    @property
+    def fields(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for embed in self.embeds:
+            for field_ in embed.get("fields", []) or []:  # type: ignore[union-attr]
+                found[str(field_["name"])] = str(field_["value"])  # type: ignore[index]
+        return found
+
+
+async def answer(world: World, interaction: object, timeout: float = 20.0) -> Answer:
+    """Wait for the bot's final reply to an interaction (a deferred one: its followup)."""
+    from tests.fakes.discord import Interaction
+
+    assert isinstance(interaction, Interaction)
+
+    def final() -> Answer | None:
+        if not interaction.responses:
+            return None
+        first = interaction.responses[0]
+        if first.type == 9:  # a modal
+            return Answer("", [], True, modal=first.data)
+        if first.type == 4:
+            return Answer(first.content or "", list(first.embeds), first.ephemeral)
+        if interaction.followups:
+            msg = interaction.followups[0]
+            return Answer(msg.content, list(msg.embeds), bool(msg.flags & 64))
+        if interaction.original is not None and (
+            interaction.original.content or interaction.original.embeds
+        ):
+            msg = interaction.original
+            return Answer(msg.content, list(msg.embeds), first.ephemeral)
+        return None
+
+    return await world.discord.wait_for(final, timeout=timeout)
+
+
+def sub(name: str, **options: object) -> list[dict[str, object]]:
+    """Options for ``/group name key:value ...`` (a subcommand, type 1).
+
+    A value is a plain bool/int/float/str, or ``channel(id)`` / ``role(id)``."""
+    kinds = {bool: 5, int: 4, float: 10, str: 3}
+    opts = []
+    for key, value in options.items():
+        if isinstance(value, tuple):
+            kind, raw = value
+            opts.append({"name": key, "type": kind, "value": str(raw)})
+        else:
+            opts.append({"name": key, "type": kinds.get(type(value), 3), "value": value})
+    return [{"type": 1, "name": name, "options": opts}]
+
+
+def channel(channel_id: int) -> tuple[int, int]:
+    return (7, channel_id)
+
+
+def role(role_id: int) -> tuple[int, int]:
+    return (8, role_id)
+
+
+def group_sub(group: str, name: str, **options: object) -> list[dict[str, object]]:
+    """Options for ``/command group name ...`` (a subcommand group, type 2)."""
+    return [{"type": 2, "name": group, "options": sub(name, **options)}]

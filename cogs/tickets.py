@@ -1,0 +1,170 @@
+"""``/ticket``: staff act on the ticket of the thread they are in (or open one by id).
+
+Staff means a member with one of the guild's staff roles, or with Manage Server. Every
+command works only on this guild's own store and threads: a thread is looked up with
+the guild's id, so another guild's ticket is simply "not a ticket thread" here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.links import LinkConfig
+from bot.models import Ticket, TicketStatus
+from bot.records import Ticket as TicketRecord
+from bot.sellapp import SellAppClient
+from bot.tree import NotAllowed
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+    from cogs.inbound import Inbound
+
+log = logging.getLogger(__name__)
+
+
+def is_staff(interaction: discord.Interaction, link: LinkConfig) -> bool:
+    """A staff role of this guild, or Manage Server."""
+    if interaction.permissions.manage_guild or interaction.permissions.administrator:
+        return True
+    member = interaction.user
+    if not isinstance(member, discord.Member) or member.guild.id != link.guild_id:
+        return False
+    return any(role.id in link.staff_role_ids for role in member.roles)
+
+
+def ticket_embed(ticket: Ticket) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"Ticket #{ticket.id}: {ticket.title}"[:256],
+        colour=0x3B82F6 if ticket.status is TicketStatus.OPEN else 0x6B7280,
+    )
+    embed.add_field(name="Status", value=ticket.status.value.title())
+    email = ticket.customer.email if ticket.customer else None
+    embed.add_field(name="Customer", value=discord.utils.escape_markdown(email or "unknown"))
+    if ticket.reference is not None:
+        embed.add_field(
+            name="Order", value=f"{ticket.reference.type or 'order'} {ticket.reference.id}"
+        )
+    embed.add_field(name="Opened", value=f"<t:{int(ticket.created_at.timestamp())}:f>")
+    embed.add_field(name="Updated", value=f"<t:{int(ticket.updated_at.timestamp())}:R>")
+    if ticket.message_count is not None:
+        embed.add_field(name="Messages", value=str(ticket.message_count))
+    return embed
+
+
+@app_commands.guild_only()
+class TicketCommands(commands.GroupCog, group_name="ticket"):
+    """Work on a SellApp ticket from its Discord thread."""
+
+    def __init__(self, bot: BridgeBot) -> None:
+        self.bot = bot
+        self.services = bot.services
+        super().__init__()
+
+    @property
+    def inbound(self) -> Inbound:
+        cog = self.bot.get_cog("Inbound")
+        assert cog is not None
+        return cog  # type: ignore[return-value]
+
+    async def _link(self, interaction: discord.Interaction) -> LinkConfig:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage
+        link = await self.services.links.get(interaction.guild_id)
+        if link is None or link.api_key is None:
+            raise NotAllowed("This server isn't linked to a SellApp store (/sellapp connect).")
+        if not is_staff(interaction, link):
+            raise NotAllowed("Only staff can use /ticket (ask an admin: /sellapp staff add).")
+        return link
+
+    async def _here(
+        self, interaction: discord.Interaction
+    ) -> tuple[LinkConfig, TicketRecord, SellAppClient]:
+        link = await self._link(interaction)
+        record = None
+        if isinstance(interaction.channel, discord.Thread):
+            record = await self.services.store.get_ticket_by_thread(interaction.channel.id)
+        if record is None or record.guild_id != link.guild_id:
+            raise NotAllowed("This isn't a ticket thread. Use it inside a ticket's thread.")
+        return link, record, self.services.links.client_for(link)
+
+    async def _refresh(self, link: LinkConfig, ticket: Ticket) -> None:
+        """Make the thread follow what SellApp now says about ``ticket``."""
+        assert link.channel_id is not None
+        await self.inbound.sync_ticket(link, ticket)
+
+    @app_commands.command(name="info", description="The ticket as SellApp has it now")
+    async def info(self, interaction: discord.Interaction) -> None:
+        _, record, client = await self._here(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        ticket = await client.get_ticket(record.ticket_id)
+        await interaction.followup.send(embed=ticket_embed(ticket), ephemeral=True)
+
+    async def _set_status(self, interaction: discord.Interaction, status: TicketStatus) -> None:
+        link, record, client = await self._here(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        ticket = await client.set_status(
+            record.ticket_id, status, idempotency_key=f"discord-{interaction.id}"
+        )
+        log.info(
+            "guild %s: ticket %s set %s by a staff member",
+            link.guild_id,
+            record.ticket_id,
+            status.value,
+        )
+        word = "closed" if status is TicketStatus.CLOSED else "reopened"
+        # Answer first: the thread is about to be archived and locked when closing.
+        await interaction.followup.send(
+            f"Ticket #{record.ticket_id} is {word} at SellApp.", ephemeral=True
+        )
+        await self._refresh(link, ticket)
+
+    @app_commands.command(name="close", description="Close this ticket at SellApp")
+    async def close(self, interaction: discord.Interaction) -> None:
+        await self._set_status(interaction, TicketStatus.CLOSED)
+
+    @app_commands.command(name="reopen", description="Reopen this ticket at SellApp")
+    async def reopen(self, interaction: discord.Interaction) -> None:
+        await self._set_status(interaction, TicketStatus.OPEN)
+
+    @app_commands.command(name="resync", description="Re-read this ticket and post what's missing")
+    async def resync(self, interaction: discord.Interaction) -> None:
+        link, record, client = await self._here(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        before = await self.services.store.known_message_ids(link.guild_id, record.ticket_id)
+        ticket = await client.get_ticket(record.ticket_id)
+        await self._refresh(link, ticket)
+        after = await self.services.store.known_message_ids(link.guild_id, record.ticket_id)
+        added = len(after - before)
+        await interaction.followup.send(
+            f"Resynced ticket #{record.ticket_id}: {added} missing message(s) posted.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="open", description="Link to a ticket's thread, creating it")
+    @app_commands.describe(ticket_id="The SellApp ticket number")
+    async def open(
+        self, interaction: discord.Interaction, ticket_id: app_commands.Range[int, 1]
+    ) -> None:
+        link = await self._link(interaction)
+        if link.channel_id is None:
+            raise NotAllowed("No tickets channel is set yet (/sellapp channel).")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        record = await self.services.store.get_ticket(link.guild_id, ticket_id)
+        if record is None or record.thread_id is None:
+            ticket = await self.services.links.client_for(link).get_ticket(ticket_id)
+            await self._refresh(link, ticket)
+            record = await self.services.store.get_ticket(link.guild_id, ticket_id)
+        if record is None or record.thread_id is None:
+            raise NotAllowed(f"Ticket #{ticket_id} has no thread yet; try again in a moment.")
+        await interaction.followup.send(
+            f"Ticket #{ticket_id}: <#{record.thread_id}>", ephemeral=True
+        )
+
+
+async def setup(bot: BridgeBot) -> None:
+    await bot.add_cog(TicketCommands(bot))
