@@ -1,0 +1,272 @@
+"""Outbound: staff replies in ticket threads -> SellApp, via :class:`bot.relay.OutboundRelay`.
+
+Two tasks, started in ``cog_load``, each surviving every failed iteration:
+
+* **intake**: gateway events (messages, edits, deletes) are queued by the listeners
+  without any await, and handled one at a time in arrival order, so replies to one ticket
+  are queued in the order they were typed. At start, before any live event, each open
+  mapped thread's history after the last message handled is read (oldest first) and put
+  through the same rules: an answer typed while the bot was down still goes out.
+* **delivery**: settles what a crash left unfinished, then delivers due entries; it
+  sleeps until the next entry is due or the intake wakes it (an :class:`asyncio.Event`,
+  so a reply goes out at once, not on a poll interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.discord_feedback import DiscordFeedback
+from bot.links import LinkConfig
+from bot.records import Ticket
+from bot.relay import Attachment, OutboundRelay, Relay, ReplyTarget, StaffMessage
+
+if TYPE_CHECKING:
+    from bot.app import BridgeBot
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 60.0
+"""Longest sleep of the delivery task (a safety net; wake-ups normally come first)."""
+FAILED_RETRY_SECONDS = 5.0
+FLUSH_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Changed:
+    channel_id: int
+    message_id: int
+    edited: discord.Message | None
+
+
+_Event = discord.Message | _Changed
+
+
+@dataclass(slots=True)
+class _Members:
+    """Authors of history messages come without their roles: fetch each member once."""
+
+    found: dict[tuple[int, int], discord.Member | None] = field(default_factory=dict)
+
+    async def of(self, message: discord.Message) -> discord.Member | None:
+        author = message.author
+        if isinstance(author, discord.Member):
+            return author
+        guild = message.guild
+        if guild is None or author.bot or message.webhook_id is not None:
+            return None
+        key = (guild.id, author.id)
+        if key not in self.found:
+            member = guild.get_member(author.id)
+            if member is None:
+                try:
+                    member = await guild.fetch_member(author.id)
+                except discord.NotFound:
+                    member = None  # left the server
+            self.found[key] = member
+        return self.found[key]
+
+
+def staff_message(message: discord.Message, member: discord.Member | None) -> StaffMessage:
+    """The plain facts :func:`bot.relay.classify` needs."""
+    return StaffMessage(
+        guild_id=message.guild.id if message.guild else 0,
+        channel_id=message.channel.id,
+        message_id=message.id,
+        author_id=message.author.id,
+        content=message.content,
+        is_bot=message.author.bot,
+        is_webhook=message.webhook_id is not None,
+        is_system=message.is_system(),
+        author_role_ids=frozenset(r.id for r in member.roles) if member else frozenset(),
+        author_manages_guild=bool(member and member.guild_permissions.manage_guild),
+        attachments=tuple(Attachment(a.url, a.filename) for a in message.attachments),
+        has_stickers=bool(message.stickers),
+        has_embeds=bool(message.embeds),
+    )
+
+
+class Outbound(commands.Cog):
+    def __init__(self, bot: BridgeBot) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.engine = OutboundRelay(self.services.store, DiscordFeedback(bot), self._client_for)
+        self._intake: asyncio.Queue[_Event] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def cog_load(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._deliver_loop(), name="outbound-delivery"),
+            asyncio.create_task(self._intake_loop(), name="outbound-intake"),
+        ]
+
+    async def cog_unload(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        # Reactions already under way: let them finish before the store closes.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.engine.flush_feedback(), timeout=FLUSH_SECONDS)
+
+    async def _client_for(self, guild_id: int) -> ReplyTarget | None:
+        link = await self.services.links.get(guild_id)
+        if link is None or not link.runnable or link.paused:
+            return None
+        return self.services.links.client_for(link)
+
+    def wake(self) -> None:
+        """Deliver now (e.g. after a guild is resumed)."""
+        self._wake.set()
+
+    # --- listeners: queue only, never await ---
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is not None and isinstance(message.channel, discord.Thread):
+            self._intake.put_nowait(message)
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if payload.guild_id is not None:
+            self._intake.put_nowait(
+                _Changed(payload.channel_id, payload.message_id, payload.message)
+            )
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is not None:
+            self._intake.put_nowait(_Changed(payload.channel_id, payload.message_id, None))
+
+    # --- intake ---
+
+    async def _intake_loop(self) -> None:
+        await self.bot.wait_until_ready()
+        try:
+            await self._catch_up()
+        except Exception:
+            log.exception("outbound: catch-up failed; live messages go on")
+        members = _Members()
+        while True:
+            event = await self._intake.get()
+            try:
+                if isinstance(event, _Changed):
+                    await self._changed(event, members)
+                else:
+                    await self._message(event, members)
+            except Exception:
+                log.exception("outbound: handling a Discord event failed")
+            if len(members.found) > 1000:
+                members.found.clear()
+
+    async def _mapped(self, channel_id: int) -> tuple[Ticket, LinkConfig] | None:
+        ticket = await self.services.store.get_ticket_by_thread(channel_id)
+        if ticket is None:
+            return None
+        link = await self.services.links.get(ticket.guild_id)
+        return None if link is None else (ticket, link)
+
+    async def _message(self, message: discord.Message, members: _Members) -> None:
+        mapped = await self._mapped(message.channel.id)
+        if mapped is None:
+            return
+        ticket, link = mapped
+        await self._accept(message, ticket, link, members)
+
+    async def _accept(
+        self, message: discord.Message, ticket: Ticket, link: LinkConfig, members: _Members
+    ) -> None:
+        if message.guild is None or message.guild.id != ticket.guild_id:
+            return
+        verdict = await self.engine.accept(
+            staff_message(message, await members.of(message)), ticket, link
+        )
+        if isinstance(verdict, Relay):
+            self._wake.set()
+
+    async def _changed(self, event: _Changed, members: _Members) -> None:
+        edited = None
+        if event.edited is not None:
+            edited = staff_message(event.edited, await members.of(event.edited))
+        await self.engine.changed(event.channel_id, event.message_id, edited)
+
+    async def _catch_up(self) -> None:
+        """Messages typed in open mapped threads while the bot was down."""
+        members = _Members()
+        for link in await self.services.links.all():
+            if not link.runnable:
+                continue
+            for ticket in await self.services.store.list_tickets(link.guild_id):
+                if ticket.thread_id is None or not ticket.is_open:
+                    continue
+                try:
+                    await self._catch_up_thread(ticket, ticket.thread_id, link, members)
+                except discord.HTTPException as exc:
+                    log.warning(
+                        "guild %s: ticket %s: could not read thread %s history: HTTP %s",
+                        ticket.guild_id,
+                        ticket.ticket_id,
+                        ticket.thread_id,
+                        exc.status,
+                    )
+
+    async def _catch_up_thread(
+        self, ticket: Ticket, thread_id: int, link: LinkConfig, members: _Members
+    ) -> None:
+        thread = self.bot.get_channel(thread_id)
+        if thread is None:
+            try:
+                thread = await self.bot.fetch_channel(thread_id)
+            except discord.NotFound:
+                return
+        if not isinstance(thread, discord.Thread):
+            return
+        last = await self.services.store.get_last_seen_discord_message(thread_id)
+        after = discord.Object(id=last) if last is not None else None
+        seen = 0
+        async for message in thread.history(limit=None, after=after, oldest_first=True):
+            await self._accept(message, ticket, link, members)
+            seen += 1
+        if seen:
+            log.info(
+                "guild %s: ticket %s: caught up on %d message(s) typed while down",
+                ticket.guild_id,
+                ticket.ticket_id,
+                seen,
+            )
+
+    # --- delivery ---
+
+    async def _deliver_loop(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            try:
+                await self.engine.reconcile_at_start()
+                break
+            except Exception:
+                log.exception("outbound: settling unfinished replies failed; retrying")
+                await asyncio.sleep(FAILED_RETRY_SECONDS)
+        while True:
+            self._wake.clear()
+            try:
+                wait = await self.engine.deliver_due()
+            except Exception:
+                log.exception("outbound: delivery pass failed; retrying")
+                wait = FAILED_RETRY_SECONDS
+            timeout = IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+
+async def setup(bot: BridgeBot) -> None:
+    await bot.add_cog(Outbound(bot))
