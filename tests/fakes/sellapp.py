@@ -37,7 +37,13 @@ DEFAULT_LIMIT = 15
 MAX_LIMIT = 100
 
 FaultKind = Literal[
-    "latency", "status", "malformed_json", "wrong_shape", "cut_connection", "revoke"
+    "latency",
+    "status",
+    "malformed_json",
+    "wrong_shape",
+    "cut_connection",
+    "revoke",
+    "hang_after",
 ]
 ReferenceStyle = Literal["list", "null", "object", "empty_object", "missing"]
 Shape = Literal["data_string", "missing_fields", "wrong_types"]
@@ -118,6 +124,8 @@ class FakeSellApp:
         self.pin_current_page: int | None = None  # a broken server that never moves on
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.hanging = 0
+        """How many requests a ``hang_after`` fault has handled and is holding the answer of."""
         self._accounts: dict[str, list[str]] = {}
         self._revoked: set[str] = set()
         self._stores: dict[str, _Store] = {}
@@ -270,6 +278,13 @@ class FakeSellApp:
         """Close the socket without answering."""
         self._add(Fault("cut_connection", path, method, times))
 
+    def hang_after(
+        self, seconds: float, *, path: str, times: int | None = 1, method: str | None = None
+    ) -> None:
+        """Do the request (a reply is stored), then wait ``seconds`` before answering: the
+        window in which a client may die after its POST reached SellApp."""
+        self._add(Fault("hang_after", path, method, times, seconds=seconds))
+
     def revoke(self, *, path: str, times: int | None = 1, method: str | None = None) -> None:
         """Revoke the presented key when a matching request arrives (it then gets 401)."""
         self._add(Fault("revoke", path, method, times))
@@ -310,6 +325,11 @@ class FakeSellApp:
                     return early
                 if fault.kind == "wrong_shape":
                     return self._reshape(await self._call(handler, request), fault.shape)
+                if fault.kind == "hang_after":
+                    response = await self._call(handler, request)
+                    self.hanging += 1
+                    await asyncio.sleep(fault.seconds)
+                    return response
         return await self._call(handler, request)
 
     async def _call(self, handler: Handler, request: web.Request) -> web.StreamResponse:
