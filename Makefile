@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck pytest e2e demo clean
+.PHONY: run test lint fmt typecheck pytest e2e demo bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ e2e: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
+
+# Benchmarks print figures and write bench/RESULTS.md; they are not timed tests.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+# The long crash test: the short version runs inside `make test`.
+chaos: $(STAMP)
+	CHAOS_ROUNDS=25 $(BIN)/python -m pytest -q tests/chaos
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
