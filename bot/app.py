@@ -12,6 +12,7 @@ from bot.tree import BridgeTree
 
 if TYPE_CHECKING:
     from bot.services import Services
+    from cogs.inbound import Inbound
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,16 @@ class BridgeBot(commands.Bot):
         synced = await self.tree.sync()
         self.commands_synced = True
         log.info("synced %d application command(s)", len(synced))
+
+    @property
+    def inbound(self) -> Inbound:
+        """The poller (commands ask it for a cycle now, or one ticket now)."""
+        from cogs.inbound import Inbound  # noqa: PLC0415 (cogs import this module)
+
+        cog = self.get_cog("Inbound")
+        if not isinstance(cog, Inbound):
+            raise RuntimeError("the inbound cog is not loaded")
+        return cog
 
     async def on_ready(self) -> None:
         user = self.user

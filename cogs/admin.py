@@ -25,7 +25,6 @@ from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
-    from cogs.inbound import Inbound
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +104,6 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         self.services = bot.services
         super().__init__()
 
-    @property
-    def inbound(self) -> Inbound:
-        cog = self.bot.get_cog("Inbound")
-        assert cog is not None
-        return cog  # type: ignore[return-value]
-
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         perms = interaction.permissions
         if not (perms.manage_guild or perms.administrator):
@@ -123,7 +116,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         return interaction.guild_id
 
     async def _changed(self) -> None:
-        self.inbound.links_changed()
+        self.bot.inbound.links_changed()
 
     # -- connect / disconnect ---------------------------------------------------------------
 
@@ -289,7 +282,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         await self.services.store.upsert_link(
             guild_id, now=time.time(), poll_interval=float(seconds)
         )
-        self.inbound.poll_soon(guild_id)
+        self.bot.inbound.poll_soon(guild_id)
         await interaction.response.send_message(
             f"The bridge now polls SellApp every {seconds} s.", ephemeral=True
         )
@@ -321,7 +314,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
                 f"Can't poll: {link.missing if link else 'no SellApp store is connected'}."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        outcome = await self.inbound.poll(link)
+        outcome = await self.bot.inbound.poll(link)
         if isinstance(outcome, CycleReport):
             text = report_words(outcome)
         else:

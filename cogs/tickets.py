@@ -22,7 +22,6 @@ from bot.tree import NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
-    from cogs.inbound import Inbound
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +64,6 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         self.services = bot.services
         super().__init__()
 
-    @property
-    def inbound(self) -> Inbound:
-        cog = self.bot.get_cog("Inbound")
-        assert cog is not None
-        return cog  # type: ignore[return-value]
-
     async def _link(self, interaction: discord.Interaction) -> LinkConfig:
         if interaction.guild_id is None:
             raise app_commands.NoPrivateMessage
@@ -95,7 +88,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
     async def _refresh(self, link: LinkConfig, ticket: Ticket) -> None:
         """Make the thread follow what SellApp now says about ``ticket``."""
         assert link.channel_id is not None
-        await self.inbound.sync_ticket(link, ticket)
+        await self.bot.inbound.sync_ticket(link, ticket)
 
     @app_commands.command(name="info", description="The ticket as SellApp has it now")
     async def info(self, interaction: discord.Interaction) -> None:
