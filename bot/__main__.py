@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser(
+        "check",
+        help="check the settings, database, Discord token, SellApp keys and channel permissions",
+    )
+    backup = sub.add_parser(
+        "backup", help="copy the live database (safe while the bot runs) to PATH"
+    )
+    backup.add_argument("path", help="a file, or a folder to put a dated copy in")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    sub.add_parser("invite-url", help="print the link that adds the bot to a server")
     return parser
 
 
@@ -49,17 +60,37 @@ def _run(settings: Settings) -> int:
     return run_bot(settings)
 
 
+def _ops(
+    command: str, args: argparse.Namespace, settings: Settings | None, error: ConfigError | None
+) -> int:
+    """The operator commands (bot.ops). ``check`` reports unreadable settings as a failed check."""
+    from bot import ops  # noqa: PLC0415 - see _run
+
+    if command == "check":
+        return asyncio.run(ops.run_check(settings, config_error=error))
+    if settings is None:
+        print(f"sellapp-bridge: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    if command == "backup":
+        return ops.run_backup(settings, args.path, force=args.force)
+    if command == "invite-url":
+        return asyncio.run(ops.run_invite_url(settings))
+    raise AssertionError(f"unhandled command {command!r}")  # argparse rejects unknown ones
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    command = args.command or "run"
     try:
         settings = load_settings(args.env_file)
     except ConfigError as exc:
-        print(f"sellapp-bridge: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    command = args.command or "run"
+        if command == "run":
+            print(f"sellapp-bridge: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        return _ops(command, args, None, exc)
     if command == "run":
         return _run(settings)
-    raise AssertionError(f"unhandled command {command!r}")  # argparse rejects unknown ones
+    return _ops(command, args, settings, None)
 
 
 if __name__ == "__main__":

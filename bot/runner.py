@@ -11,8 +11,10 @@ import sys
 import discord
 import yarl
 
+from bot import metrics
 from bot.app import BridgeBot
 from bot.config import Settings
+from bot.health import GatewayWatch, HealthChecks, HealthServer
 from bot.links import Links
 from bot.logs import SecretRegistry, secret_values, setup_logging
 from bot.sealing import Sealer
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+# After SIGTERM: how long the cogs get to stop (pollers cancel, deliveries finish or stay
+# queued in the outbox) before the process exits anyway. Docker waits 10 s, systemd 90 s.
+SHUTDOWN_SECONDS = 5.0
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -61,17 +66,40 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
     point_discord_at(settings)
     store = await Store.open(settings.database_path)
     try:
-        async with make_http_client() as http:
+        async with make_http_client(observe=metrics.observe_sellapp) as http:
             sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
             links = Links(settings, store, http, secrets, sealer)
             services = Services(
                 settings=settings, store=store, http=http, secrets=secrets, links=links
             )
             bot = BridgeBot(services)
-            return await _run_until_signal(bot, settings.discord_token.get_secret_value())
+            gateway = GatewayWatch()
+            gateway.attach(bot)
+            health = await _start_health(
+                settings, HealthChecks(gateway=gateway, store=store, links=links)
+            )
+            try:
+                return await _run_until_signal(bot, settings.discord_token.get_secret_value())
+            finally:
+                if health is not None:
+                    await health.stop()
     finally:
         await store.close()
         log.info("stopped")
+
+
+async def _start_health(settings: Settings, checks: HealthChecks) -> HealthServer | None:
+    if settings.health_port is None:
+        return None
+    server = HealthServer(checks, settings.health_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise CannotRun(
+            f"could not serve health checks on HEALTH_PORT {settings.health_port}: "
+            f"{exc.strerror or exc}. Pick a free port or leave HEALTH_PORT blank."
+        ) from None
+    return server
 
 
 async def _run_until_signal(bot: BridgeBot, token: str) -> int:
@@ -85,9 +113,7 @@ async def _run_until_signal(bot: BridgeBot, token: str) -> int:
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if stopper in done:
             log.info("signal received: shutting down")
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            await _close_within(bot, runner, SHUTDOWN_SECONDS)
             return EXIT_OK
         return _outcome(runner)
     finally:
@@ -95,7 +121,22 @@ async def _run_until_signal(bot: BridgeBot, token: str) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if not bot.is_closed():
+            await _close_within(bot, runner, SHUTDOWN_SECONDS)
+
+
+async def _close_within(bot: BridgeBot, runner: asyncio.Task[None], seconds: float) -> None:
+    """Close the bot: unload the cogs (their loops stop, deliveries finish or stay in the
+    outbox), then the gateway. Past ``seconds`` stop waiting: what is unfinished is either
+    still queued in the database or will be reconciled at the next start."""
+    try:
+        async with asyncio.timeout(seconds):
             await bot.close()
+            await asyncio.wait({runner})  # its outcome, if any, is read by _outcome
+    except TimeoutError:
+        log.warning("shutdown took longer than %g s; stopping anyway", seconds)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await runner
 
 
 def _outcome(runner: asyncio.Task[None]) -> int:

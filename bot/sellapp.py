@@ -54,7 +54,7 @@ from bot.errors import (
 )
 from bot.models import Page, Ticket, TicketMessage, TicketStatus
 
-__all__ = ["MAX_LIMIT", "RetryPolicy", "SellAppClient", "make_http_client"]
+__all__ = ["MAX_LIMIT", "Observe", "RetryPolicy", "SellAppClient", "make_http_client"]
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,56 @@ def _version() -> str:
 DEFAULT_USER_AGENT: Final = f"sellapp-discord-bridge/{_version()}"
 
 
-def make_http_client(timeout: float = 15.0) -> httpx.AsyncClient:
+Observe = Callable[[str, int | str, float], None]
+"""``observe(endpoint, status, seconds)``: one HTTP attempt finished. ``endpoint`` is a
+template such as ``GET /v1/tickets/{id}``; ``status`` the HTTP status, or ``"timeout"`` /
+``"error"`` when no answer came."""
+
+ENDPOINT_EXTENSION: Final = "sellapp_endpoint"
+"""The request extension in which :class:`SellAppClient` names the endpoint template."""
+
+_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+
+class _ObservingTransport(httpx.AsyncBaseTransport):
+    """Times every attempt (to the response headers) and reports it to ``observe``."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, observe: Observe) -> None:
+        self._inner = inner
+        self._observe = observe
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        endpoint = str(request.extensions.get(ENDPOINT_EXTENSION) or request.method)
+        started = time.monotonic()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            self._observe(endpoint, "timeout", time.monotonic() - started)
+            raise
+        except httpx.TransportError:
+            self._observe(endpoint, "error", time.monotonic() - started)
+            raise
+        self._observe(endpoint, response.status_code, time.monotonic() - started)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def make_http_client(timeout: float = 15.0, observe: Observe | None = None) -> httpx.AsyncClient:
     """The one ``httpx.AsyncClient`` that every store's :class:`SellAppClient` shares.
 
     It carries no base URL and no credentials: each client adds its own per request.
+    With ``observe``, every attempt (retries included) is reported to it (see :data:`Observe`).
     """
+    transport = None
+    if observe is not None:
+        transport = _ObservingTransport(httpx.AsyncHTTPTransport(limits=_LIMITS), observe)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        limits=_LIMITS,
+        transport=transport,
     )
 
 
@@ -299,7 +340,12 @@ class SellAppClient:
             started = time.monotonic()
             try:
                 response = await self._http.request(
-                    method, url, params=params, json=json, headers=self._headers(headers)
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=self._headers(headers),
+                    extensions={ENDPOINT_EXTENSION: endpoint},
                 )
             except httpx.TransportError as exc:
                 self.last_response_ms = (time.monotonic() - started) * 1000

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
+from bot import metrics
 from bot.discord_adapter import DiscordThreads
 from bot.errors import BridgeError
 from bot.explain import explain
@@ -133,16 +134,19 @@ class Inbound(commands.Cog):
                     link.guild_id, link.channel_id, client, interval=link.poll_interval
                 )
             except BridgeError as exc:
+                _count_poll("failed", started)
                 words = explain(exc)
-                log.warning("guild %s: poll failed: %s", link.guild_id, words)
+                log.warning("guild %s: poll failed: %s", link.guild_id, words, extra=_ids(link))
                 await store.record_poll_failure(link.guild_id, now=time.time(), error=words)
                 return exc
             except Exception:
-                log.exception("guild %s: poll failed unexpectedly", link.guild_id)
+                _count_poll("failed", started)
+                log.exception("guild %s: poll failed unexpectedly", link.guild_id, extra=_ids(link))
                 await store.record_poll_failure(
                     link.guild_id, now=time.time(), error=explain(RuntimeError())
                 )
                 return BridgeError("unexpected error")
+            _count_poll("ok", started)
             await store.record_poll_success(
                 link.guild_id, now=time.time(), response_ms=client.last_response_ms
             )
@@ -157,8 +161,19 @@ class Inbound(commands.Cog):
                 report.threads_created,
                 report.messages_posted,
                 report.status_changes,
+                extra=_ids(link),
             )
             return report
+
+
+def _ids(link: LinkConfig) -> dict[str, object]:
+    """Fields for JSON log lines (``LOG_FORMAT=json``)."""
+    return {"guild_id": link.guild_id}
+
+
+def _count_poll(outcome: str, started: float) -> None:
+    metrics.polls.labels(outcome=outcome).inc()
+    metrics.poll_duration.observe(time.monotonic() - started)
 
 
 async def setup(bot: BridgeBot) -> None:
