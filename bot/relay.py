@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Final, Protocol
 
+from bot import metrics
 from bot.errors import SellAppError, SellAppRateLimited
 from bot.explain import explain
 from bot.models import Author, TicketMessage
@@ -487,13 +488,17 @@ class OutboundRelay:
 
     async def _delivered(self, entry: OutboxEntry, sellapp_message_id: int) -> None:
         await self._owe(entry.id)
-        if await self._store.mark_delivered(entry.id, sellapp_message_id, now=self._clock()):
+        now = self._clock()
+        if await self._store.mark_delivered(entry.id, sellapp_message_id, now=now):
+            # From the moment the reply was queued (the gateway event) to SellApp's answer.
+            metrics.relay_latency.observe(max(0.0, now - entry.created_at))
             log.info(
                 "guild %s: ticket %s: message %s delivered as SellApp message %s",
                 entry.guild_id,
                 entry.ticket_id,
                 entry.discord_message_id,
                 sellapp_message_id,
+                extra={"guild_id": entry.guild_id, "ticket_id": entry.ticket_id},
             )
         await self._show_final_later(entry.id)
 
