@@ -243,17 +243,25 @@ class Store:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: commit on success, roll back on any exception."""
+        """One write transaction: commit on success, roll back on any exception.
+
+        Cancellation-safe: aiosqlite runs queued statements on its own thread in order,
+        even for a task that was cancelled while waiting. So BEGIN sits inside the
+        ``try``, and on any exception (cancellation included) a ROLLBACK is always
+        queued behind it; "no transaction is active" (the BEGIN failed, or a cancelled
+        COMMIT went through) is expected and ignored. Without this, a poll loop cancelled
+        during BEGIN left the shared connection inside a transaction and every later
+        write failed."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 await self._db.execute("COMMIT")
             except BaseException:
-                if self._db.in_transaction:
-                    try:
-                        await self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
+                try:
+                    await self._db.execute("ROLLBACK")
+                except sqlite3.OperationalError as exc:
+                    if "no transaction is active" not in str(exc):
                         log.exception("rollback failed")
                 raise
 

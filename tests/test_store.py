@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -502,3 +503,23 @@ async def test_reset_ticket_thread_starts_over_but_keeps_own_replies(store: Stor
     assert (reposted.direction, reposted.discord_message_ids) == ("outbound", (901,))
     with pytest.raises(LookupError):
         await store.reset_ticket_thread(GUILD, 404, now=NOW)
+
+
+@pytest.mark.parametrize("ticks", range(8))
+async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: int) -> None:
+    """A poll loop cancelled mid-write (pause, disconnect, shutdown) must leave the shared
+    connection usable: every later write used to fail with 'cannot start a transaction
+    within a transaction'."""
+    await add_ticket(store, 1)
+    task = asyncio.create_task(store.set_thread(GUILD, 1, 500, now=NOW))
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # Whatever the cancelled write did, the store takes new writes and keeps them.
+    await add_ticket(store, 2)
+    await store.set_thread(GUILD, 2, 600, now=NOW)
+    ticket = await store.get_ticket(GUILD, 2)
+    assert ticket is not None and ticket.thread_id == 600
+    assert await store.writable_check()
