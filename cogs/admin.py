@@ -293,8 +293,8 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         await self.services.store.upsert_link(guild_id, now=time.time(), paused=True)
         await self._changed()
         await interaction.response.send_message(
-            "Paused: no new tickets or messages come in until /sellapp resume. "
-            "Staff replies are still delivered.",
+            "Paused: no new tickets or messages come in, and staff replies wait (⏳), "
+            "until /sellapp resume. Nothing is lost.",
             ephemeral=True,
         )
 
