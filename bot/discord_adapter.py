@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import discord
 
-from bot.errors import ChannelUnusable, DiscordUnavailable, ThreadGone
+from bot.errors import ChannelUnusable, DiscordUnavailable, ThreadGone, ThreadUnusable
 from bot.render import Post, read_marker
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,20 @@ def _translate(exc: discord.HTTPException, *, thread_id: int | None, channel_id:
     if exc.status >= 500:
         return DiscordUnavailable(f"Discord answered {exc.status}; will retry")
     return exc
+
+
+def _thread_refused(thread: discord.Thread, exc: discord.HTTPException) -> Exception:
+    """A 403 on a thread: the whole channel's fault (permissions taken away there, which
+    stops the guild's cycle and shows in /sellapp status), or this one thread's."""
+    parent = thread.parent
+    if isinstance(exc, discord.Forbidden) and parent is not None:
+        perms = parent.permissions_for(parent.guild.me)
+        if not (perms.view_channel and perms.send_messages_in_threads and perms.manage_threads):
+            return ChannelUnusable(
+                parent.id, "the bot is missing permissions there (see /sellapp channel)"
+            )
+        return ThreadUnusable(thread.id, "the bot may not write in this ticket's thread")
+    return _translate(exc, thread_id=thread.id, channel_id=thread.parent_id)
 
 
 class DiscordThreads:
@@ -147,7 +161,7 @@ class DiscordThreads:
                 # Locked and archived: open it just long enough for the caller to decide.
                 await self.set_closed(thread_id, closed=False)
                 return await self.post(thread_id, post)
-            raise _translate(exc, thread_id=thread_id, channel_id=thread.parent_id) from exc
+            raise _thread_refused(thread, exc) from exc
         return message.id
 
     async def set_closed(self, thread_id: int, *, closed: bool) -> None:
@@ -168,7 +182,7 @@ class DiscordThreads:
             # request unarchives it, and archives after applying the rest when closing.
             await thread.edit(**kwargs)
         except discord.HTTPException as exc:
-            raise _translate(exc, thread_id=thread_id, channel_id=thread.parent_id) from exc
+            raise _thread_refused(thread, exc) from exc
 
     async def recent_markers(self, thread_id: int, limit: int) -> dict[tuple[int, int], int]:
         thread = await self._thread(thread_id)
@@ -182,7 +196,7 @@ class DiscordThreads:
                 if marker is not None:
                     found.setdefault((marker.message_id, marker.part), message.id)
         except discord.HTTPException as exc:
-            raise _translate(exc, thread_id=thread_id, channel_id=thread.parent_id) from exc
+            raise _thread_refused(thread, exc) from exc
         return found
 
 

@@ -151,3 +151,12 @@ class ChannelUnusable(DiscordSideError):
 
 class DiscordUnavailable(DiscordSideError):
     """Discord answered 5xx or could not be reached; trying later may work."""
+
+
+class ThreadUnusable(DiscordSideError):
+    """The bot may not write in one ticket's thread (its channel is fine otherwise)."""
+
+    def __init__(self, thread_id: int, reason: str) -> None:
+        super().__init__(f"can't write in the thread {thread_id}: {reason}")
+        self.thread_id = thread_id
+        self.reason = reason

@@ -192,6 +192,21 @@ def _require(row: sqlite3.Row | None, what: str) -> sqlite3.Row:
 # --- the store --------------------------------------------------------------------------
 
 
+async def _forget_tickets(db: aiosqlite.Connection, guild_id: int) -> None:
+    await db.execute(
+        "DELETE FROM thread_progress WHERE thread_id IN "
+        "(SELECT thread_id FROM tickets WHERE guild_id = ?)",
+        (guild_id,),
+    )
+    for table in ("outbox", "messages", "tickets"):
+        await db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608
+    await db.execute("DELETE FROM meta WHERE key = ?", (_first_link_key(guild_id),))
+
+
+def _first_link_key(guild_id: int) -> str:
+    return f"inbound.first_link.{guild_id}"
+
+
 class Store:
     """Durable state of the bridge. Open with ``await Store.open(path)``."""
 
@@ -351,14 +366,13 @@ class Store:
             existed = await _changed(db, "DELETE FROM guild_links WHERE guild_id = ?", (guild_id,))
             await db.execute("DELETE FROM poll_state WHERE guild_id = ?", (guild_id,))
             if forget_tickets:
-                await db.execute(
-                    "DELETE FROM thread_progress WHERE thread_id IN "
-                    "(SELECT thread_id FROM tickets WHERE guild_id = ?)",
-                    (guild_id,),
-                )
-                for table in ("outbox", "messages", "tickets"):
-                    await db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608
+                await _forget_tickets(db, guild_id)
         return existed > 0
+
+    async def forget_tickets(self, guild_id: int) -> None:
+        """Drop a guild's tickets, their messages and outbox, but keep its link."""
+        async with self._transaction() as db:
+            await _forget_tickets(db, guild_id)
 
     # --- tickets ---
 
@@ -802,6 +816,14 @@ class Store:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    async def first_link_done(self, guild_id: int) -> bool:
+        """Whether a whole inbound cycle has finished since the guild's tickets were
+        (first, or last) forgotten: until then closed tickets are only recorded."""
+        return await self.get_meta(_first_link_key(guild_id)) == "done"
+
+    async def mark_first_link_done(self, guild_id: int) -> None:
+        await self.set_meta(_first_link_key(guild_id), "done")
 
     async def writable_check(self, *, now: float | None = None) -> bool:
         """For the health check: commit a heartbeat row. False if the database can't be written."""

@@ -8,10 +8,11 @@ so every rule below is tested on plain data with fakes.
 the store (``limit=100``, every page; order-agnostic: tickets are matched by id). For
 each listed ticket, against what the store recorded:
 
-* unknown ticket: recorded. On the guild's *first link* (nothing recorded yet) a CLOSED
-  ticket is only recorded; everything else gets a thread and its whole history. A first
-  link that a crash interrupted is still a first link when the next cycle finishes it
-  (the store's meta key ``inbound.first_link.<guild>`` says ``running`` until it is done).
+* unknown ticket: recorded. On the guild's *first link* a CLOSED ticket is only
+  recorded; everything else gets a thread and its whole history. The first link lasts
+  until a whole cycle has finished (``Store.first_link_done``), so neither a crash
+  mid-way nor a ``/ticket open`` before the first poll ends it early; forgetting a
+  guild's tickets starts a new one.
 * its listing changed (status, title or ``updated_at``): messages are read; a status
   change is applied to the thread; a ticket without a thread (closed at first link) gets
   one now.
@@ -44,37 +45,40 @@ move, so the next cycle meets the message again, reads the thread's recent histo
 adopts every part that carries its marker, posts only the parts that are missing, and
 finishes step 3. A message is therefore posted at most once and, as long as SellApp
 still lists it, eventually at least once. A thread created just before a crash is found
-again by name (``#<id> · ``) instead of being created twice.
+again by name (``#<id> · ``) instead of being created twice; a thread found that way
+(also after a guild's tickets were forgotten and linked again) has its whole history
+read for markers, so nothing already in it is posted again.
 
 STORE messages that are this bridge's own replies are recorded as ``outbound`` by the
-relay and never echoed. While one of a ticket's replies is being sent (outbox state
-``sending``), an unknown STORE message of that ticket may be that very reply, so the
-ticket's walk stops there until the relay has recorded the outcome.
+relay and never echoed. While one of a ticket's replies may have reached SellApp without
+its outcome being recorded (outbox state ``sending``, or ``waiting`` after an attempt),
+an unknown STORE message of that ticket may be that very reply, so the ticket's walk
+stops there (it is *held*) and the ticket is read again next cycle, whatever its status,
+until the relay has settled the reply.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.errors import SellAppError, SellAppNotFound, ThreadGone
+from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
 from bot.models import Author, Page, Ticket, TicketMessage, TicketStatus
-from bot.records import MessageRecord
 from bot.records import Ticket as TicketRecord
 from bot.render import Post, message_posts, thread_name, ticket_post
 from bot.store import Store
+from bot.sync_reading import read_new_messages
 
 log = logging.getLogger(__name__)
 
-MESSAGES_PER_PAGE = 100
-FIRST_LINK_KEY = "inbound.first_link.{guild_id}"
 QUIET_CAP_INTERVALS = 16
 QUIET_CAP_SECONDS = 900.0
 HISTORY_SCAN = 100
+# A thread found again by name is read whole for markers (bounded, it is rare).
+ADOPTED_HISTORY_SCAN = 10_000
 
 
 class TicketSource(Protocol):
@@ -166,14 +170,25 @@ def next_check(*, now: float, interval: float, quiet_checks: int) -> float:
     return now + min(interval * float(1 << min(quiet_checks, 30)), cap)
 
 
-def _is_descending(ids: list[int]) -> bool:
-    return len(ids) >= 2 and all(a > b for a, b in itertools.pairwise(ids))
+@dataclass(slots=True)
+class _Job:
+    """One guild's cycle (or one-ticket sync): where it posts and what it found."""
+
+    guild_id: int
+    channel_id: int
+    source: TicketSource
+    interval: float
+    report: CycleReport
+    pending: dict[int, set[int]]
+    """ticket id -> SellApp message ids whose post is not confirmed (read once a cycle)."""
 
 
 @dataclass(slots=True)
-class _Found:
-    messages: list[TicketMessage]
-    page_hint: int
+class _Outcome:
+    found: bool
+    """Anything new: messages, or a status change."""
+    held: bool
+    """The walk stopped at a message that may be our own reply in flight."""
 
 
 class InboundSync:
@@ -190,6 +205,19 @@ class InboundSync:
         self._threads = threads
         self._clock = clock
 
+    async def _job(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        interval: float,
+        report: CycleReport,
+    ) -> _Job:
+        pending: dict[int, set[int]] = {}
+        for row in await self._store.pending_posts(guild_id):
+            pending.setdefault(row.ticket_id, set()).add(row.sellapp_message_id)
+        return _Job(guild_id, channel_id, source, interval, report, pending)
+
     async def run_cycle(
         self,
         guild_id: int,
@@ -200,21 +228,19 @@ class InboundSync:
     ) -> CycleReport:
         """List the store's tickets and bring every thread up to date.
 
-        SellApp errors while listing propagate (the cycle failed); Discord's
-        :class:`ChannelUnusable` propagates too (nothing can be posted in this guild).
-        A failure reading one ticket's messages is reported and the others go on."""
+        SellApp errors while listing propagate (the cycle failed), and so do Discord's
+        :class:`ChannelUnusable` (nothing can be posted in this guild; logged once a
+        cycle by the caller) and :class:`DiscordUnavailable`. A failure with one ticket
+        (reading its messages, or a thread the bot may not write in) is reported and
+        the other tickets go on."""
         report = CycleReport()
         listed: dict[int, Ticket] = {}
         async for ticket in source.iter_tickets(limit=100):
             listed[ticket.id] = ticket
         report.tickets_listed = len(listed)
         recorded = {t.ticket_id: t for t in await self._store.list_tickets(guild_id)}
-        first_link_key = FIRST_LINK_KEY.format(guild_id=guild_id)
-        first_link = not recorded or await self._store.get_meta(first_link_key) == "running"
-        if first_link and listed:
-            # Survives a crash mid-way, so the next cycle still only records closed tickets.
-            await self._store.set_meta(first_link_key, "running")
-        pending = {m.ticket_id for m in await self._store.pending_posts(guild_id)}
+        first_link = not await self._store.first_link_done(guild_id)
+        job = await self._job(guild_id, channel_id, source, interval, report)
         now = self._clock()
         # Oldest first, so a first link fills the channel in the order tickets came in.
         for ticket_id in sorted(listed):
@@ -223,27 +249,22 @@ class InboundSync:
                 recorded.get(ticket_id),
                 now=now,
                 first_link=first_link,
-                has_pending=ticket_id in pending,
+                has_pending=ticket_id in job.pending,
             )
             if decision.idle:
                 continue
             try:
-                await self._apply(
-                    guild_id=guild_id,
-                    channel_id=channel_id,
-                    source=source,
-                    decision=decision,
-                    interval=interval,
-                    report=report,
-                )
+                await self._apply(job, decision)
             except SellAppNotFound:
                 report.errors.append(f"ticket {ticket_id} vanished at SellApp")
             except SellAppError as exc:
                 if not exc.retryable:
                     raise
                 report.errors.append(f"ticket {ticket_id}: {exc.message}")
-        if first_link and listed:
-            await self._store.set_meta(first_link_key, "done")
+            except ThreadUnusable as exc:
+                report.errors.append(f"ticket {ticket_id}: {exc.reason}")
+        if first_link:
+            await self._store.mark_first_link_done(guild_id)
         return report
 
     async def sync_ticket(
@@ -270,315 +291,214 @@ class InboundSync:
             and record.thread_id is not None
             and record.status != ticket.status.value,
         )
-        await self._apply(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            source=source,
-            decision=decision,
-            interval=interval,
-            report=report,
-        )
+        job = await self._job(guild_id, channel_id, source, interval, report)
+        await self._apply(job, decision)
         return report
 
-    async def _apply(
-        self,
-        *,
-        guild_id: int,
-        channel_id: int,
-        source: TicketSource,
-        decision: Decision,
-        interval: float,
-        report: CycleReport,
-    ) -> None:
+    async def _apply(self, job: _Job, decision: Decision) -> None:
         ticket = decision.ticket
         now = self._clock()
         if decision.new:
-            report.new_tickets += 1
-            if decision.needs_thread:
-                # Recorded as an open thread-to-be; the real listing is written at the end,
-                # so a crash before then makes the next cycle finish the job.
-                await self._store.record_ticket(
-                    guild_id,
-                    ticket.id,
-                    status=TicketStatus.OPEN.value,
-                    title=ticket.title,
-                    sellapp_updated_at=None,
-                    now=now,
+            job.report.new_tickets += 1
+            if not decision.needs_thread:
+                await self._record_listing(
+                    job.guild_id, ticket, now=now, next_check_at=float("inf")
                 )
-            else:
-                await self._record_listing(guild_id, ticket, now=now, next_check_at=float("inf"))
                 return
-        record = await self._store.get_ticket(guild_id, ticket.id)
-        assert record is not None
-        try:
-            found = await self._sync_thread(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                source=source,
-                decision=decision,
-                record=record,
-                report=report,
+            # Recorded as an open thread-to-be; the real listing is written at the end,
+            # so a crash before then makes the next cycle finish the job.
+            await self._store.record_ticket(
+                job.guild_id,
+                ticket.id,
+                status=TicketStatus.OPEN.value,
+                title=ticket.title,
+                sellapp_updated_at=None,
+                now=now,
             )
+        record = await self._record(job, ticket.id)
+        try:
+            outcome = await self._sync_thread(job, decision, record)
         except ThreadGone:
             log.warning(
                 "guild %s: thread of ticket %s was deleted; recreating it with its history",
-                guild_id,
+                job.guild_id,
                 ticket.id,
             )
-            await self._store.reset_ticket_thread(guild_id, ticket.id, now=self._clock())
-            record = await self._store.get_ticket(guild_id, ticket.id)
-            assert record is not None
+            await self._store.reset_ticket_thread(job.guild_id, ticket.id, now=self._clock())
+            job.pending.pop(ticket.id, None)
+            for row in await self._store.pending_posts(job.guild_id):
+                if row.ticket_id == ticket.id:
+                    job.pending.setdefault(ticket.id, set()).add(row.sellapp_message_id)
+            record = await self._record(job, ticket.id)
             recreate = Decision(ticket, False, True, True, False)
-            found = await self._sync_thread(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                source=source,
-                decision=recreate,
-                record=record,
-                report=report,
-            )
-        await self._finish(
-            guild_id=guild_id,
-            ticket=ticket,
-            record=record,
-            found_something=found,
-            decision=decision,
-            interval=interval,
-        )
+            outcome = await self._sync_thread(job, recreate, record)
+        await self._finish(job, decision, record, outcome)
 
-    async def _sync_thread(
-        self,
-        *,
-        guild_id: int,
-        channel_id: int,
-        source: TicketSource,
-        decision: Decision,
-        record: TicketRecord,
-        report: CycleReport,
-    ) -> bool:
-        """Create the thread if needed, post what's new, apply the status. Returns whether
-        anything new was found."""
+    async def _record(self, job: _Job, ticket_id: int) -> TicketRecord:
+        record = await self._store.get_ticket(job.guild_id, ticket_id)
+        if record is None:
+            raise LookupError(f"ticket {ticket_id} is not recorded")
+        return record
+
+    async def _sync_thread(self, job: _Job, decision: Decision, record: TicketRecord) -> _Outcome:
+        """Create the thread if needed, post what's new, apply the status."""
         ticket = decision.ticket
         thread_id = record.thread_id
         thread_closed = record.status == TicketStatus.CLOSED.value and thread_id is not None
+        markers: dict[tuple[int, int], int] | None = None
         if thread_id is None:
-            thread_id, created = await self._ensure_thread(guild_id, channel_id, ticket)
-            report.threads_created += created
+            thread_id, created = await self._ensure_thread(job, ticket)
+            job.report.threads_created += created
             thread_closed = False
+            if not created:
+                # Found again by name: whatever it already shows must not be posted again.
+                markers = await self._threads.recent_markers(thread_id, ADOPTED_HISTORY_SCAN)
         messages: list[TicketMessage] = []
+        page_hint = record.messages_page
         if decision.read_messages or decision.needs_thread:
-            report.tickets_read += 1
-            found = await self._new_messages(guild_id, source, record)
-            messages = found.messages
-            page_hint = found.page_hint
-        else:
-            page_hint = record.messages_page
+            job.report.tickets_read += 1
+            found = await read_new_messages(
+                job.source.list_messages,
+                record,
+                handled=await self._store.known_message_ids(job.guild_id, ticket.id),
+                pending=job.pending.get(ticket.id, set()),
+            )
+            messages, page_hint = found.messages, found.page_hint
         wants_closed = ticket.status is TicketStatus.CLOSED
-        if messages and thread_closed:
+        if thread_closed and (messages or not wants_closed):
             await self._threads.set_closed(thread_id, closed=False)
             thread_closed = False
-        elif thread_closed and not wants_closed:
-            await self._threads.set_closed(thread_id, closed=False)
-            thread_closed = False
-            report.status_changes += 1
-        posted = await self._post_all(guild_id, ticket, thread_id, messages, page_hint)
-        report.messages_posted += posted
+            if not wants_closed:
+                job.report.status_changes += 1
+        posted, held = await self._post_all(
+            job,
+            ticket=ticket,
+            thread_id=thread_id,
+            messages=messages,
+            page_hint=page_hint,
+            markers=markers,
+        )
+        job.report.messages_posted += posted
         if wants_closed and not thread_closed:
             await self._threads.set_closed(thread_id, closed=True)
             if decision.status_changed:
-                report.status_changes += 1
-        return bool(messages) or decision.status_changed
+                job.report.status_changes += 1
+        return _Outcome(found=bool(messages) or decision.status_changed, held=held)
 
-    async def _ensure_thread(
-        self, guild_id: int, channel_id: int, ticket: Ticket
-    ) -> tuple[int, bool]:
+    async def _ensure_thread(self, job: _Job, ticket: Ticket) -> tuple[int, bool]:
         """Find the ticket's thread (created before a crash) or create it; and whether it
         was created now."""
-        thread_id = await self._threads.find_thread(channel_id, ticket.id)
+        thread_id = await self._threads.find_thread(job.channel_id, ticket.id)
         created = thread_id is None
         if thread_id is None:
             thread_id = await self._threads.create_thread(
-                channel_id, thread_name(ticket), ticket_post(ticket)
+                job.channel_id, thread_name(ticket), ticket_post(ticket)
             )
-            log.info("guild %s: ticket %s -> new thread %s", guild_id, ticket.id, thread_id)
-        await self._store.set_thread(guild_id, ticket.id, thread_id, now=self._clock())
+            log.info("guild %s: ticket %s -> new thread %s", job.guild_id, ticket.id, thread_id)
+        await self._store.set_thread(job.guild_id, ticket.id, thread_id, now=self._clock())
         return thread_id, created
+
+    async def _holding(self, guild_id: int) -> set[int]:
+        """Tickets with a reply that may have reached SellApp unrecorded."""
+        sending = await self._store.entries_in_state("sending", guild_id)
+        retried = await self._store.entries_in_state("waiting", guild_id)
+        return {e.ticket_id for e in sending} | {e.ticket_id for e in retried if e.attempts}
 
     async def _post_all(
         self,
-        guild_id: int,
+        job: _Job,
+        *,
         ticket: Ticket,
         thread_id: int,
         messages: list[TicketMessage],
         page_hint: int,
-    ) -> int:
+        markers: dict[tuple[int, int], int] | None,
+    ) -> tuple[int, bool]:
+        """Post each message (the steps of the module docstring). Returns how many were
+        posted and whether the walk was held."""
         posted = 0
-        markers: dict[tuple[int, int], int] | None = None
-        holding = {e.ticket_id for e in await self._store.entries_in_state("sending", guild_id)}
+        holding = await self._holding(job.guild_id) if messages else set()
         for message in messages:
-            row = await self._store.get_message(guild_id, message.id)
+            row = await self._store.get_message(job.guild_id, message.id)
             if row is None:
                 if message.author is Author.STORE and ticket.id in holding:
                     log.info(
                         "guild %s: ticket %s has a reply in flight; holding its messages",
-                        guild_id,
+                        job.guild_id,
                         ticket.id,
                     )
-                    break
-                await self._store.record_post_intent(
-                    guild_id, ticket.id, message.id, now=self._clock()
+                    return posted, True
+                recorded = await self._store.record_post_intent(
+                    job.guild_id, ticket.id, message.id, now=self._clock()
                 )
-                ids = [
-                    await self._threads.post(thread_id, p) for p in message_posts(message, ticket)
-                ]
+                if not recorded:
+                    continue  # recorded meanwhile (e.g. the relay: it is our own reply)
+                from_discord = False
             elif row.state == "pending":
+                from_discord = row.direction == "outbound"
                 if markers is None:
                     markers = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
-                ids = await self._finish_pending(thread_id, message, ticket, row, markers)
             else:
                 continue
+            ids = await self._post_parts(
+                thread_id, message, ticket, markers or {}, from_discord=from_discord
+            )
             await self._store.record_posted(
-                guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
+                job.guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
             )
             posted += 1
-        return posted
+        return posted, False
 
-    async def _finish_pending(
+    async def _post_parts(
         self,
         thread_id: int,
         message: TicketMessage,
         ticket: Ticket,
-        row: MessageRecord,
         markers: dict[tuple[int, int], int],
+        *,
+        from_discord: bool,
     ) -> list[int]:
-        """Adopt the parts a crashed attempt already posted; post only the missing ones."""
-        posts = message_posts(message, ticket, sent_from_discord=row.direction == "outbound")
+        """Post the message's parts, adopting any the thread already shows (a crashed
+        attempt, or a thread found again)."""
         ids = []
-        for part, post in enumerate(posts, start=1):
+        for part, post in enumerate(
+            message_posts(message, ticket, sent_from_discord=from_discord), start=1
+        ):
             existing = markers.get((message.id, part))
             ids.append(
                 existing if existing is not None else await self._threads.post(thread_id, post)
             )
         return ids
 
-    async def _new_messages(
-        self, guild_id: int, source: TicketSource, record: TicketRecord
-    ) -> _Found:
-        """Messages past the ticket's cursor, or still pending, in ascending id."""
-        ticket_id = record.ticket_id
-        handled = await self._store.known_message_ids(guild_id, ticket_id)
-        pending = {
-            m.sellapp_message_id
-            for m in await self._store.pending_posts(guild_id)
-            if m.ticket_id == ticket_id
-        }
-
-        def wanted(m: TicketMessage) -> bool:
-            return m.id > record.last_message_id or m.id in pending
-
-        def unhandled(m: TicketMessage) -> bool:
-            # Our own replies (outbound rows) sit past the cursor without ever being
-            # posted by us; they are handled, not new.
-            return m.id not in handled or m.id in pending
-
-        pages: dict[int, Page[TicketMessage]] = {}
-
-        async def page(number: int) -> Page[TicketMessage]:
-            if number not in pages:
-                pages[number] = await source.list_messages(ticket_id, number, MESSAGES_PER_PAGE)
-            return pages[number]
-
-        number = max(1, record.messages_page)
-        found: dict[int, TicketMessage] = {}
-        total: int | None = None
-        newest_first = False
-        while True:
-            current = await page(number)
-            total = current.total if current.total is not None else total
-            ids = [m.id for m in current.items]
-            if _is_descending(ids):
-                newest_first = True
-                break
-            if (
-                number > 1
-                and (not ids or min(ids) > record.last_message_id)
-                and number - 1 not in pages
-            ):
-                number -= 1  # the first unseen message may sit on an earlier page
-                continue
-            found.update((m.id, m) for m in current.items if wanted(m))
-            if not current.items or current.current_page >= current.last_page:
-                break
-            number = current.current_page + 1
-        hint = number
-        if newest_first:
-            found, hint = await self._walk_newest_first(page, wanted)
-        found = {i: m for i, m in found.items() if unhandled(m)}
-        if not newest_first and total is not None and total > len(handled - pending) + len(found):
-            # Fewer found than SellApp counts: the order is not what we assumed. Read all.
-            found = {}
-            number = 1
-            while True:
-                current = await page(number)
-                found.update(
-                    (m.id, m) for m in current.items if m.id not in handled or m.id in pending
-                )
-                if not current.items or current.current_page >= current.last_page:
-                    break
-                number = current.current_page + 1
-            hint = number
-        return _Found(sorted(found.values(), key=lambda m: m.id), hint)
-
-    @staticmethod
-    async def _walk_newest_first(
-        page: Callable[[int], object], wanted: Callable[[TicketMessage], bool]
-    ) -> tuple[dict[int, TicketMessage], int]:
-        found: dict[int, TicketMessage] = {}
-        number = 1
-        while True:
-            current = await page(number)  # type: ignore[misc]
-            assert isinstance(current, Page)
-            items: list[TicketMessage] = list(current.items)
-            found.update((m.id, m) for m in items if wanted(m))
-            if not items or not all(wanted(m) for m in items):
-                break
-            if current.current_page >= current.last_page:
-                break
-            number = current.current_page + 1
-        return found, 1
-
     async def _finish(
-        self,
-        *,
-        guild_id: int,
-        ticket: Ticket,
-        record: TicketRecord,
-        found_something: bool,
-        decision: Decision,
-        interval: float,
+        self, job: _Job, decision: Decision, record: TicketRecord, outcome: _Outcome
     ) -> None:
+        ticket = decision.ticket
         now = self._clock()
-        fresh = await self._store.get_ticket(guild_id, ticket.id)
-        assert fresh is not None
-        changed = found_something or decision.new or listing_changed(ticket, record)
-        quiet = 0 if changed else record.quiet_checks + 1
-        if ticket.status is TicketStatus.OPEN:
+        fresh = await self._record(job, ticket.id)
+        changed = outcome.found or decision.new or listing_changed(ticket, record)
+        quiet = 0 if changed or outcome.held else record.quiet_checks + 1
+        if outcome.held:
+            due = now + job.interval  # whatever the status: finish the walk next cycle
+        elif ticket.status is TicketStatus.OPEN:
             due = (
-                now + interval
+                now + job.interval
                 if changed
-                else next_check(now=now, interval=interval, quiet_checks=quiet)
+                else next_check(now=now, interval=job.interval, quiet_checks=quiet)
             )
         else:
             due = float("inf")
         await self._store.update_sync_progress(
-            guild_id,
+            job.guild_id,
             ticket.id,
             last_message_id=fresh.last_message_id,
             messages_page=fresh.messages_page,
             next_check_at=due,
             quiet_checks=quiet,
         )
-        await self._record_listing(guild_id, ticket, now=now)
+        if not outcome.held:
+            # Held: the old listing stays, so the next cycle sees it changed and reads on.
+            await self._record_listing(job.guild_id, ticket, now=now)
 
     async def _record_listing(
         self, guild_id: int, ticket: Ticket, *, now: float, next_check_at: float | None = None

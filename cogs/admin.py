@@ -159,6 +159,11 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         open_count = 0
         async for ticket in client.iter_tickets(limit=100):
             open_count += ticket.status is TicketStatus.OPEN
+        before = await self.services.store.get_link(guild_id)
+        switched = before is not None and before.api_key_sealed and before.store_slug != slug
+        if switched:
+            # Another store: its ticket numbers mean other tickets. Start over cleanly.
+            await self.services.store.forget_tickets(guild_id)
         await self.services.store.upsert_link(
             guild_id, now=time.time(), store_slug=slug, api_key_sealed=sealer.seal(key)
         )
@@ -169,6 +174,9 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             f"Connected to SellApp store **{slug or 'the key’s first store'}**: "
             f"{total} ticket(s), {open_count} open. The key is stored sealed."
         )
+        if switched:
+            text += "\nThis server was linked to another store before: its ticket threads stay, "
+            text += "but they are no longer followed."
         if link is not None and link.channel_id is None:
             text += "\nNext: choose where tickets go with /sellapp channel."
         log.info("guild %s: connected a SellApp store", guild_id)

@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.errors import ChannelUnusable, ThreadGone
+from bot.errors import ChannelUnusable, ThreadGone, ThreadUnusable
 from bot.records import Ticket as TicketRecord
 from bot.render import Marker, Post, read_marker
 from bot.store import Store
@@ -144,6 +144,7 @@ class FakeThreads:
         self.threads: dict[int, FakeThread] = {}
         self.set_closed_calls: list[tuple[int, bool]] = []
         self.unusable: set[int] = set()
+        self.refused: set[int] = set()
         self.posts_into_locked = 0
         self._ids = itertools.count(5_000)
 
@@ -154,6 +155,10 @@ class FakeThreads:
 
     def make_unusable(self, channel_id: int) -> None:
         self.unusable.add(channel_id)
+
+    def refuse_thread(self, thread_id: int) -> None:
+        """The bot may not write in this one thread (its channel is fine)."""
+        self.refused.add(thread_id)
 
     def archive_for_inactivity(self, thread_id: int) -> None:
         self.threads[thread_id].archived = True
@@ -205,6 +210,8 @@ class FakeThreads:
         self.injector.before("discord.post")
         thread = self._thread(thread_id)
         self._usable(thread.channel_id)
+        if thread_id in self.refused:
+            raise ThreadUnusable(thread_id, "the bot may not write in this ticket's thread")
         if thread.locked:
             self.posts_into_locked += 1
         # Discord unarchives an unlocked thread that gets a message.

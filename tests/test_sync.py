@@ -407,7 +407,6 @@ async def test_an_unusable_channel_fails_the_cycle_and_nothing_is_lost(world: Wo
 # Everything the first cycle of the crash scenario does, in order. A crash is injected
 # before and after each of these in turn.
 SCENARIO_CALLS = [
-    "store.set_meta",
     "store.record_ticket",
     "discord.find_thread",
     "discord.create_thread",
@@ -577,3 +576,65 @@ def test_quiet_checks_wait_twice_as_long_each_time_up_to_a_cap() -> None:
     waits = [next_check(now=0.0, interval=30.0, quiet_checks=q) for q in range(8)]
     assert waits[:5] == [30.0, 60.0, 120.0, 240.0, 480.0]
     assert waits[5:] == [30.0 * QUIET_CAP_INTERVALS] * 3
+
+
+# --- found in review -------------------------------------------------------------------
+
+
+async def test_a_message_held_for_a_reply_in_flight_is_posted_even_if_the_ticket_closes(
+    world: World,
+) -> None:
+    tid = world.ticket(messages=["question"])
+    await world.cycle()
+    ours = await reply_from_discord(world, tid, "answer in flight", deliver=False)
+    world.fake.add_store_message(STORE, tid, "typed in the dashboard")
+    world.fake.set_ticket_status(STORE, tid, "CLOSED")
+    world.clock.advance(INTERVAL)
+    await world.cycle()  # held: the dashboard message may be our reply
+    assert texts(world, tid) == ["question"]
+
+    entry = (await world.store.entries_in_state("sending", GUILD))[0]
+    assert await world.store.mark_delivered(entry.id, ours, now=world.clock())
+    await world.settle()
+    # It used to stay unposted forever: the closed ticket was never read again.
+    assert texts(world, tid) == ["question", "typed in the dashboard"]
+    thread = world.threads.thread_of(tid)
+    assert thread.archived and thread.locked
+
+
+async def test_relinking_after_forgetting_does_not_post_the_history_again(world: World) -> None:
+    tid = world.ticket(messages=["one", "two"])
+    await world.cycle()
+    await world.store.forget_tickets(GUILD)  # /sellapp disconnect forget_tickets, or a new store
+    world.say(tid, "three")
+    await world.cycle()
+    assert texts(world, tid) == ["one", "two", "three"]  # used to be one, two, one, two, three
+
+
+async def test_a_ticket_synced_before_the_first_poll_keeps_it_a_first_link(world: World) -> None:
+    opened = world.ticket(messages=["open one"])
+    closed = [world.ticket(messages=["old"], status="CLOSED") for _ in range(3)]
+    ticket = await world.client.get_ticket(opened)
+    await world.engine.sync_ticket(GUILD, CHANNEL, world.client, ticket, interval=INTERVAL)
+    await world.cycle()
+    # Closed tickets are only recorded on a first link, /ticket open or not.
+    assert not any(world.threads.has_thread(t) for t in closed)
+    assert world.threads.has_thread(opened)
+
+
+async def test_a_thread_the_bot_may_not_write_in_does_not_stop_other_tickets(
+    world: World,
+) -> None:
+    first = world.ticket(messages=["a"])
+    second = world.ticket(messages=["b"])
+    await world.cycle()
+    world.threads.refuse_thread(world.threads.thread_of(first).id)
+    world.say(first, "stuck")
+    world.say(second, "still flows")
+    world.clock.advance(INTERVAL)
+    report = await world.cycle()
+    assert texts(world, second) == ["b", "still flows"]
+    assert any("may not write" in e for e in report.errors)
+    world.threads.refused.clear()
+    await world.settle()
+    assert texts(world, first) == ["a", "stuck"]
