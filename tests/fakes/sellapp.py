@@ -362,10 +362,13 @@ class FakeSellApp:
     def _reshape(response: web.StreamResponse, shape: Shape) -> web.StreamResponse:
         assert isinstance(response, web.Response) and response.body is not None
         body = json.loads(bytes(response.body))  # type: ignore[arg-type]
+        if "data" not in body:  # a bare answer (the reply, shown bare on the ticket page)
+            body = {"data": body} if shape == "data_string" else body
         if shape == "data_string":
             body["data"] = "unexpected"
         else:
-            items = body["data"] if isinstance(body["data"], list) else [body["data"]]
+            data = body.get("data", body)
+            items = data if isinstance(data, list) else [data]
             for item in items:
                 if shape == "missing_fields":
                     item.pop("id", None)
