@@ -97,6 +97,9 @@ CLOCK_SKEW: Final = 120.0
 BACKOFF_MIN: Final = 5.0
 BACKOFF_MAX: Final = 600.0
 HELD_RECHECK: Final = 30.0
+STUCK_SENDING: Final = 300.0
+"""Seconds after which an entry still ``sending`` is taken as stuck (a POST takes 15 s
+at most; the SellApp client's timeout)."""
 """How soon to look again at entries of a guild that can't deliver (paused, no key)."""
 MAX_PARALLEL: Final = 8
 OWED_KEY: Final = "relay.feedback_owed"
@@ -371,6 +374,7 @@ class OutboundRelay:
 
         Returns the seconds until something is due again (None: nothing is queued)."""
         held: set[int] = set()
+        await self._unstick()
         while True:
             due = [
                 e
@@ -387,8 +391,42 @@ class OutboundRelay:
                 else:
                     targets[guild_id] = client
             runnable = [e for e in due if e.guild_id in targets]
-            await asyncio.gather(*(self._deliver(e, targets[e.guild_id]) for e in runnable))
+            results = await asyncio.gather(
+                *(self._deliver(e, targets[e.guild_id]) for e in runnable),
+                return_exceptions=True,
+            )
+            for entry, result in zip(runnable, results, strict=True):
+                if isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result  # cancellation and the like stop the pass, as they should
+                if isinstance(result, Exception):
+                    log.error(
+                        "guild %s: ticket %s: delivering entry %s failed",
+                        entry.guild_id,
+                        entry.ticket_id,
+                        entry.id,
+                        exc_info=result,
+                    )
         return await self._next_wait(held)
+
+    async def _unstick(self) -> None:
+        """A ``sending`` entry is settled within one request's time. One still sending
+        long after (an error while recording its outcome) would block its ticket's
+        later replies and hold the poller: treat its outcome as unknown, so the next
+        attempt looks at SellApp before sending again."""
+        stale = self._clock() - STUCK_SENDING
+        for entry in await self._store.entries_in_state("sending"):
+            if entry.sent_at is not None and entry.sent_at < stale:
+                log.warning(
+                    "guild %s: ticket %s: entry %s was left sending; checking it again",
+                    entry.guild_id,
+                    entry.ticket_id,
+                    entry.id,
+                )
+                await self._store.mark_waiting(
+                    entry.id,
+                    entry.last_error or "not confirmed yet",
+                    next_attempt_at=self._clock(),
+                )
 
     async def _next_wait(self, held: set[int]) -> float | None:
         heads: dict[tuple[int, int], OutboxEntry] = {}
@@ -405,6 +443,8 @@ class OutboundRelay:
         ]
         if held:
             waits.append(HELD_RECHECK)
+        if any(e.state == "sending" for e in heads.values()):
+            waits.append(STUCK_SENDING)
         return min(waits) if waits else None
 
     async def _deliver(self, entry: OutboxEntry, client: ReplyTarget) -> None:

@@ -4,6 +4,7 @@ SellApp client and FakeSellApp over loopback, and a hand-written feedback port."
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from bot.relay import (
     DELETE_WARNING,
     EDIT_WARNING,
     STICKER_ONLY,
+    STUCK_SENDING,
     Attachment,
     Ignore,
     Note,
@@ -583,3 +585,35 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_a_reply_whose_outcome_could_not_be_recorded_does_not_block_its_ticket(
+    world: World,
+) -> None:
+    """Found in review: an error while recording a reply's outcome left its entry
+    'sending' until restart, holding back the ticket's later replies."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    first = await relay(world, engine, ticket, "First answer.")
+    real = world.store.mark_delivered
+    failures = iter([sqlite3.OperationalError("disk I/O error")])
+
+    async def flaky(*args: Any, **kwargs: Any) -> bool:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return await real(*args, **kwargs)
+
+    world.store.mark_delivered = flaky  # type: ignore[method-assign]
+    await deliver(engine)  # the POST reached SellApp; recording it failed
+    second = await relay(world, engine, ticket, "Second answer.")
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["First answer."]  # the second waits its turn
+
+    world.clock.advance(STUCK_SENDING + 1)
+    await deliver(engine)
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["First answer.", "Second answer."]
+    assert world.posts() == 2
+    assert world.feedback.on(first) == {"✅"}
+    assert world.feedback.on(second) == {"✅"}
