@@ -38,7 +38,8 @@ GUILD = 1
 CHANNEL = 10
 INTERVAL = 60.0
 SIZES = (100, 1_000, 10_000)
-ENGINE_CYCLES = 8
+ENGINE_CYCLES = 6
+NAIVE_RUNS = 3  # a median of 3 even at 10,000 (about 17 s a naive cycle there)
 LIST_PATH = r"^/api/v1/tickets$"
 MESSAGES_PATH = r"^/api/v1/tickets/\d+/messages$"
 
@@ -55,7 +56,9 @@ async def due_open(store: Store, now: float) -> int:
     return sum(1 for t in await store.list_tickets(GUILD) if t.is_open and t.next_check_at <= now)
 
 
-async def measure(size: int, folder: Path) -> dict[str, float | int]:
+async def measure(
+    size: int, folder: Path, *, engine_cycles: int = ENGINE_CYCLES, naive_runs: int = NAIVE_RUNS
+) -> dict[str, float | int]:
     async with FakeSellApp() as fake, make_http_client(timeout=30.0) as http:
         fake.add_account(KEY, [STORE])
         for i in range(size):
@@ -74,7 +77,7 @@ async def measure(size: int, folder: Path) -> dict[str, float | int]:
             await engine.run_cycle(GUILD, CHANNEL, client, interval=INTERVAL)  # the first link
 
             requests, limits, seconds = [], [], []
-            for _ in range(ENGINE_CYCLES):
+            for _ in range(engine_cycles):
                 clock.advance(INTERVAL)
                 due = await due_open(store, clock())
                 fake.requests.clear()
@@ -88,7 +91,6 @@ async def measure(size: int, folder: Path) -> dict[str, float | int]:
                 requests.append(made)
                 limits.append(limit)
 
-            naive_runs = 3 if size <= 1_000 else 1
             naive_requests, naive_seconds = 0, []
             for _ in range(naive_runs):
                 fake.requests.clear()
@@ -118,17 +120,38 @@ def scratch_folder() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-async def measure_all(folder: Path) -> list[dict[str, float | int]]:
-    return [await measure(size, folder) for size in SIZES]
+async def measure_all(
+    folder: Path,
+    sizes: tuple[int, ...] = SIZES,
+    *,
+    engine_cycles: int = ENGINE_CYCLES,
+    naive_runs: int = NAIVE_RUNS,
+) -> list[dict[str, float | int]]:
+    return [
+        await measure(size, folder, engine_cycles=engine_cycles, naive_runs=naive_runs)
+        for size in sizes
+    ]
+
+
+def run(
+    sizes: tuple[int, ...] = SIZES,
+    *,
+    engine_cycles: int = ENGINE_CYCLES,
+    naive_runs: int = NAIVE_RUNS,
+) -> list[dict[str, float | int]]:
+    """The rows, for ``bench.run`` (its own event loop)."""
+    with tempfile.TemporaryDirectory(dir=scratch_folder()) as folder:
+        return asyncio.run(
+            measure_all(Path(folder), sizes, engine_cycles=engine_cycles, naive_runs=naive_runs)
+        )
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(dir=scratch_folder()) as folder:
-        rows = asyncio.run(measure_all(Path(folder)))
+    rows = run()
 
     print(f"command: {os.path.relpath(sys.executable)} {' '.join(sys.argv)}")
     print(f"cores: {os.cpu_count()}; idle cycles one interval ({INTERVAL:.0f} s) apart")
-    print(f"engine: {ENGINE_CYCLES} idle cycles after the first link; naive: 1-3 cycles\n")
+    print(f"engine: {ENGINE_CYCLES} idle cycles after the first link; naive: {NAIVE_RUNS} cycles\n")
     print(
         "| tickets | open | list pages | engine req/idle cycle (median, max) "
         "| limit (pages + due open, max) | engine ms (median) | naive req/cycle "
