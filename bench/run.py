@@ -41,7 +41,7 @@ class Sizes:
     inbound: dict[str, float] | None = None
     outbound_replies: int = 240
     outbound_runs: int = 3
-    first_link_tickets: int = 20
+    first_link_tickets: int = 1_000
     guilds: dict[str, float] | None = None
     memory_tickets: int = 10_000
     memory_runs: int = 2

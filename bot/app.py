@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.pacing import Pacer
 from bot.tree import BridgeTree
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class BridgeBot(commands.Bot):
         )
         self.services = services
         self.commands_synced = False
+        # One budget for every request the engines make (threads, posts, reactions).
+        self.pacer = Pacer()
 
     async def setup_hook(self) -> None:
         for name in EXTENSIONS:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import discord
 
 from bot.errors import ChannelUnusable, DiscordUnavailable, ThreadGone, ThreadUnusable
+from bot.pacing import Pacer
 from bot.render import Post, read_marker
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,15 @@ def _thread_refused(thread: discord.Thread, exc: discord.HTTPException) -> Excep
 class DiscordThreads:
     """Creates and writes ticket threads in a text or forum channel."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, pacer: Pacer) -> None:
         self._client = client
+        self._pace = pacer.wait
 
     async def _channel(self, channel_id: int) -> TicketChannel:
         channel = self._client.get_channel(channel_id)
         if channel is None:
             try:
+                await self._pace()
                 channel = await self._client.fetch_channel(channel_id)
             except discord.HTTPException as exc:
                 raise _translate(exc, thread_id=None, channel_id=channel_id) from exc
@@ -85,6 +88,7 @@ class DiscordThreads:
         thread = self._client.get_channel(thread_id)
         if thread is None:
             try:
+                await self._pace()
                 thread = await self._client.fetch_channel(thread_id)
             except discord.HTTPException as exc:
                 raise _translate(exc, thread_id=thread_id, channel_id=thread_id) from exc
@@ -99,6 +103,7 @@ class DiscordThreads:
         if missing:
             tags = [*forum.available_tags, *(discord.ForumTag(name=n) for n in missing)]
             try:
+                await self._pace()
                 forum = await forum.edit(available_tags=tags[:20])
             except discord.Forbidden:
                 # Creating tags needs Manage Channels, which the bridge doesn't require:
@@ -128,6 +133,7 @@ class DiscordThreads:
         try:
             if isinstance(channel, discord.ForumChannel):
                 tags = await self._tags(channel)
+                await self._pace()
                 created = await channel.create_thread(
                     name=name,
                     embeds=_embeds(starter),
@@ -136,11 +142,13 @@ class DiscordThreads:
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
                 return created.thread.id
+            await self._pace()
             thread = await channel.create_thread(
                 name=name,
                 type=discord.ChannelType.public_thread,
                 auto_archive_duration=AUTO_ARCHIVE_MINUTES,
             )
+            await self._pace()
             await thread.send(
                 embeds=_embeds(starter), allowed_mentions=discord.AllowedMentions.none()
             )
@@ -151,6 +159,7 @@ class DiscordThreads:
     async def post(self, thread_id: int, post: Post) -> int:
         thread = await self._thread(thread_id)
         try:
+            await self._pace()
             message = await thread.send(
                 content=post.content or None,
                 embeds=_embeds(post),
@@ -180,6 +189,7 @@ class DiscordThreads:
                 kwargs["applied_tags"] = ([wanted] if wanted else []) + others[:4]
             # One edit: Discord accepts tag changes on an archived thread when the same
             # request unarchives it, and archives after applying the rest when closing.
+            await self._pace()
             await thread.edit(**kwargs)
         except discord.HTTPException as exc:
             raise _thread_refused(thread, exc) from exc
@@ -189,6 +199,7 @@ class DiscordThreads:
         me = self._client.user
         found: dict[tuple[int, int], int] = {}
         try:
+            await self._pace()  # history pages: one paced request per 100 messages read
             async for message in thread.history(limit=limit):
                 if me is None or message.author.id != me.id:
                     continue

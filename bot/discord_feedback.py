@@ -12,14 +12,17 @@ import logging
 
 import discord
 
+from bot.pacing import Pacer
+
 log = logging.getLogger(__name__)
 
 
 class DiscordFeedback:
     """Reactions on staff messages and short replies in ticket threads, by id only."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, pacer: Pacer) -> None:
         self._client = client
+        self._pace = pacer.wait
 
     def _channel(self, channel_id: int) -> discord.PartialMessageable:
         return self._client.get_partial_messageable(
@@ -29,6 +32,7 @@ class DiscordFeedback:
     async def react(self, channel_id: int, message_id: int, emoji: str) -> None:
         message = self._channel(channel_id).get_partial_message(message_id)
         try:
+            await self._pace()
             await message.add_reaction(emoji)
         except discord.HTTPException as exc:
             _log_failure("react on", channel_id, message_id, exc)
@@ -39,6 +43,7 @@ class DiscordFeedback:
             return
         message = self._channel(channel_id).get_partial_message(message_id)
         try:
+            await self._pace()
             await message.remove_reaction(emoji, me)
         except discord.HTTPException as exc:
             _log_failure("remove a reaction from", channel_id, message_id, exc)
@@ -52,6 +57,7 @@ class DiscordFeedback:
             else None
         )
         try:
+            await self._pace()
             await self._channel(channel_id).send(
                 text,
                 reference=reference,  # type: ignore[arg-type]

@@ -32,6 +32,11 @@ in that order; and if ``meta.total`` says there are more messages than were foun
 those already handled, every page is read. Whatever the order, messages are posted in
 ascending id.
 
+**Pace.** Up to :data:`PARALLEL_TICKETS` tickets are worked on at once (each thread has
+its own message rate limit, so a first link of a big store needs many in flight), while
+threads are still created oldest ticket first; the Discord adapter's pacer keeps the
+total under Discord's global limit.
+
 **Posting exactly once.** For each SellApp message, in ascending id:
 
 1. ``record_post_intent`` commits a ``pending`` row *before* anything is sent.
@@ -59,8 +64,10 @@ until the relay has settled the reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -77,6 +84,10 @@ log = logging.getLogger(__name__)
 QUIET_CAP_INTERVALS = 16
 QUIET_CAP_SECONDS = 900.0
 HISTORY_SCAN = 100
+PARALLEL_TICKETS = 48
+"""Tickets worked on at once in a cycle. Each thread has its own message rate limit
+(5 per 5 s), so a first link of many tickets goes as fast as the global limit allows
+only with many threads in flight; the Discord adapter paces the total."""
 # A thread found again by name is read whole for markers (bounded, it is rare).
 ADOPTED_HISTORY_SCAN = 10_000
 
@@ -170,6 +181,25 @@ def next_check(*, now: float, interval: float, quiet_checks: int) -> float:
     return now + min(interval * float(1 << min(quiet_checks, 30)), cap)
 
 
+class _Turns:
+    """Lets tickets create their threads in the order given, one after another, while
+    the rest of their work overlaps."""
+
+    def __init__(self, order: list[int]) -> None:
+        self._done = {ticket_id: asyncio.Event() for ticket_id in order}
+        self._previous = dict(zip(order[1:], order, strict=False))
+
+    async def wait(self, ticket_id: int) -> None:
+        previous = self._previous.get(ticket_id)
+        if previous is not None:
+            await self._done[previous].wait()
+
+    def done(self, ticket_id: int) -> None:
+        event = self._done.get(ticket_id)
+        if event is not None:
+            event.set()
+
+
 @dataclass(slots=True)
 class _Job:
     """One guild's cycle (or one-ticket sync): where it posts and what it found."""
@@ -181,6 +211,7 @@ class _Job:
     report: CycleReport
     pending: dict[int, set[int]]
     """ticket id -> SellApp message ids whose post is not confirmed (read once a cycle)."""
+    turns: _Turns = field(default_factory=lambda: _Turns([]))
 
 
 @dataclass(slots=True)
@@ -200,10 +231,12 @@ class InboundSync:
         threads: ThreadPort,
         *,
         clock: Callable[[], float] = time.time,
+        parallel: int = PARALLEL_TICKETS,
     ) -> None:
         self._store = store
         self._threads = threads
         self._clock = clock
+        self._parallel = max(1, parallel)
 
     async def _job(
         self,
@@ -242,30 +275,54 @@ class InboundSync:
         first_link = not await self._store.first_link_done(guild_id)
         job = await self._job(guild_id, channel_id, source, interval, report)
         now = self._clock()
-        # Oldest first, so a first link fills the channel in the order tickets came in.
-        for ticket_id in sorted(listed):
-            decision = decide(
-                listed[ticket_id],
-                recorded.get(ticket_id),
-                now=now,
-                first_link=first_link,
-                has_pending=ticket_id in job.pending,
-            )
-            if decision.idle:
-                continue
-            try:
-                await self._apply(job, decision)
-            except SellAppNotFound:
-                report.errors.append(f"ticket {ticket_id} vanished at SellApp")
-            except SellAppError as exc:
-                if not exc.retryable:
-                    raise
-                report.errors.append(f"ticket {ticket_id}: {exc.message}")
-            except ThreadUnusable as exc:
-                report.errors.append(f"ticket {ticket_id}: {exc.reason}")
+        work = deque(
+            decision
+            for ticket_id in sorted(listed)  # oldest first
+            if not (
+                decision := decide(
+                    listed[ticket_id],
+                    recorded.get(ticket_id),
+                    now=now,
+                    first_link=first_link,
+                    has_pending=ticket_id in job.pending,
+                )
+            ).idle
+        )
+        job.turns = _Turns([d.ticket.id for d in work])
+
+        async def worker() -> None:
+            while work:
+                await self._apply_one(job, work.popleft())
+
+        # Several tickets at once (each thread has its own Discord rate limit), while
+        # threads are still created oldest first (job.turns). A failure that stops the
+        # cycle (the channel, the key) cancels the rest; what they left half-done is
+        # finished next cycle, as after a crash.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self._parallel, len(work))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         if first_link:
             await self._store.mark_first_link_done(guild_id)
         return report
+
+    async def _apply_one(self, job: _Job, decision: Decision) -> None:
+        """One ticket of a cycle: its own failures are reported, not raised."""
+        ticket_id = decision.ticket.id
+        try:
+            await self._apply(job, decision)
+        except SellAppNotFound:
+            job.report.errors.append(f"ticket {ticket_id} vanished at SellApp")
+        except SellAppError as exc:
+            if not exc.retryable:
+                raise
+            job.report.errors.append(f"ticket {ticket_id}: {exc.message}")
+        except ThreadUnusable as exc:
+            job.report.errors.append(f"ticket {ticket_id}: {exc.reason}")
+        finally:
+            job.turns.done(ticket_id)
 
     async def sync_ticket(
         self,
@@ -347,7 +404,9 @@ class InboundSync:
         thread_closed = record.status == TicketStatus.CLOSED.value and thread_id is not None
         markers: dict[tuple[int, int], int] | None = None
         if thread_id is None:
+            await job.turns.wait(ticket.id)
             thread_id, created = await self._ensure_thread(job, ticket)
+            job.turns.done(ticket.id)
             job.report.threads_created += created
             thread_closed = False
             if not created:

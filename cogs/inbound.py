@@ -36,7 +36,7 @@ class Inbound(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self.services = bot.services
-        self.engine = InboundSync(self.services.store, DiscordThreads(bot))
+        self.engine = InboundSync(self.services.store, DiscordThreads(bot, bot.pacer))
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -94,9 +94,12 @@ class Inbound(commands.Cog):
             link = await self.services.links.get(guild_id)
             if link is None or not link.runnable or link.paused:
                 return
+            started = time.monotonic()
             await self.poll(link)
+            # A steady cadence: cycles start one interval apart (not interval + cycle).
+            rest = max(0.0, link.poll_interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=link.poll_interval)
+                await asyncio.wait_for(wake.wait(), timeout=rest)
             wake.clear()
 
     def poll_soon(self, guild_id: int) -> None:

@@ -97,7 +97,9 @@ class Outbound(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self.services = bot.services
-        self.engine = OutboundRelay(self.services.store, DiscordFeedback(bot), self._client_for)
+        self.engine = OutboundRelay(
+            self.services.store, DiscordFeedback(bot, bot.pacer), self._client_for
+        )
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
