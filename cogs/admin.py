@@ -79,9 +79,22 @@ class ConnectModal(discord.ui.Modal, title="Connect a SellApp store"):
         max_length=100,
     )
 
-    def __init__(self, cog: SellAppCommands) -> None:
-        super().__init__(custom_id="sellapp-connect")
+    def __init__(self, cog: SellAppCommands, opener: discord.abc.User, guild_id: int) -> None:
+        # discord.py finds an open form by its custom_id alone (a random one per form),
+        # so two admins connecting at once each get their own; interaction_check makes
+        # sure only the admin who opened it, in that server, can submit it.
+        super().__init__()
         self.cog = cog
+        self.opener_id = opener.id
+        self.guild_id = guild_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        perms = interaction.permissions
+        if interaction.user.id != self.opener_id or interaction.guild_id != self.guild_id:
+            raise NotAllowed("This form belongs to someone else; run /sellapp connect.")
+        if not (perms.manage_guild or perms.administrator):
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self.cog.finish_connect(interaction, self.api_key.value, self.store.value)
@@ -122,13 +135,13 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
 
     @app_commands.command(name="connect", description="Link this server to a SellApp store")
     async def connect(self, interaction: discord.Interaction) -> None:
-        self._guild(interaction)
+        guild_id = self._guild(interaction)
         if self.services.links.sealer is None:
             raise NotAllowed(
                 "The bot's host hasn't set SECRET_KEY, which the bridge needs to store API "
                 "keys safely. Ask them to set it (see the README), then try again."
             )
-        await interaction.response.send_modal(ConnectModal(self))
+        await interaction.response.send_modal(ConnectModal(self, interaction.user, guild_id))
         log.info("guild %s: connect form shown", interaction.guild_id)
 
     async def finish_connect(

@@ -51,14 +51,14 @@ async def connect(world: World, bot: BotProcess, key: str, store: str) -> Answer
     shown = len([line for line in bot.lines if "connect form shown" in line])
     modal = await run(world, world.admin, "sellapp", sub("connect"))
     assert modal.modal is not None
-    assert modal.modal["custom_id"] == "sellapp-connect"
+    form_id = str(modal.modal["custom_id"])
     # The form is on screen once the bot has registered it (a person takes longer).
     await bot.wait_for_lines(r"connect form shown", shown + 1)
     submitted = world.discord.submit_modal(
         world.guild,
         world.text_channel.id,
         world.admin,
-        "sellapp-connect",
+        form_id,
         {"api_key": key, "store": store},
     )
     return await answer(world, submitted)
@@ -197,3 +197,27 @@ async def test_ticket_commands_refuse_non_staff_and_non_ticket_channels(
     assert world.sellapp.requests_to("PATCH", r".*") == []
     opened = await run(world, world.staff, "ticket", sub("open", ticket_id=ticket["id"]))
     assert f"<#{thread.id}>" in opened.text
+
+
+async def test_an_open_connect_form_cannot_be_submitted_by_someone_else(
+    world: World, start_bot: StartBot
+) -> None:
+    """Found in review: discord.py finds an open form by its id alone, and the form's id
+    was fixed, so a member without Manage Server could submit an admin's open form."""
+    world.sellapp.add_account(NEW_KEY, ["attacker-store"])
+    bot = await start_bot(**UNLINKED)
+    shown = await run(world, world.admin, "sellapp", sub("connect"))
+    assert shown.modal is not None
+    await bot.wait_for_lines(r"connect form shown", 1)
+    hijack = world.discord.submit_modal(
+        world.guild,
+        world.text_channel.id,
+        world.customer_like,
+        str(shown.modal["custom_id"]),
+        {"api_key": NEW_KEY, "store": "attacker-store"},
+    )
+    refused = await answer(world, hijack)
+    assert "belongs to someone else" in refused.text
+    status = await run(world, world.admin, "sellapp", sub("status"))
+    assert "isn't linked" in status.text
+    assert not any(r.bearer == NEW_KEY for r in world.sellapp.requests)
