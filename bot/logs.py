@@ -61,6 +61,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self._secrets.scrub(record.exc_text)
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, self._secrets.scrub(value))  # extra= fields too
         return True
 
 

@@ -135,7 +135,13 @@ class Outbound(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.guild is not None and isinstance(message.channel, discord.Thread):
+        me = self.bot.user
+        if me is not None and message.author.id == me.id:
+            return  # our own posts: never a reply, and the bulk of thread traffic
+        # A thread missing from the cache arrives as a PartialMessageable.
+        if message.guild is not None and isinstance(
+            message.channel, discord.Thread | discord.PartialMessageable
+        ):
             self._intake.put_nowait(message)
 
     @commands.Cog.listener()

@@ -18,6 +18,7 @@ from bot.links import LinkConfig
 from bot.models import Ticket, TicketStatus
 from bot.records import Ticket as TicketRecord
 from bot.sellapp import SellAppClient
+from bot.sync import CycleReport
 from bot.tree import NotAllowed
 
 if TYPE_CHECKING:
@@ -85,10 +86,10 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
             raise NotAllowed("This isn't a ticket thread. Use it inside a ticket's thread.")
         return link, record, self.services.links.client_for(link)
 
-    async def _refresh(self, link: LinkConfig, ticket: Ticket) -> None:
+    async def _refresh(self, link: LinkConfig, ticket: Ticket) -> CycleReport:
         """Make the thread follow what SellApp now says about ``ticket``."""
         assert link.channel_id is not None
-        await self.bot.inbound.sync_ticket(link, ticket)
+        return await self.bot.inbound.sync_ticket(link, ticket)
 
     @app_commands.command(name="info", description="The ticket as SellApp has it now")
     async def info(self, interaction: discord.Interaction) -> None:
@@ -128,13 +129,11 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
     async def resync(self, interaction: discord.Interaction) -> None:
         link, record, client = await self._here(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        before = await self.services.store.known_message_ids(link.guild_id, record.ticket_id)
         ticket = await client.get_ticket(record.ticket_id)
-        await self._refresh(link, ticket)
-        after = await self.services.store.known_message_ids(link.guild_id, record.ticket_id)
-        added = len(after - before)
+        report = await self._refresh(link, ticket)
         await interaction.followup.send(
-            f"Resynced ticket #{record.ticket_id}: {added} missing message(s) posted.",
+            f"Resynced ticket #{record.ticket_id}: {report.messages_posted} missing message(s) "
+            "posted.",
             ephemeral=True,
         )
 
