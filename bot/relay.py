@@ -114,6 +114,11 @@ EDIT_WARNING = (
     "⚠️ That message was already sent (or queued) to the customer. Editing it here does not "
     "change what they receive; send a new message with the correction."
 )
+WITHDRAWN = "Deleted in Discord before it was sent"
+WITHDRAWN_NOTICE = (
+    "🗑️ A reply that was still waiting to be sent was deleted here, so it was not sent "
+    "to the customer."
+)
 DELETE_WARNING = (
     "⚠️ A message that was already sent (or queued) to the customer was deleted here. "
     "Deleting it does not take it back from them."
@@ -329,6 +334,16 @@ class OutboundRelay:
             return False
         if edited is not None and message_text(edited) == entry.content:
             return False
+        if edited is None and await self._store.withdraw_reply(entry.id, WITHDRAWN):
+            # Deleted before any attempt to send it: it never leaves.
+            log.info(
+                "guild %s: ticket %s: queued message %s deleted before sending; withdrawn",
+                entry.guild_id,
+                entry.ticket_id,
+                message_id,
+            )
+            await self._say(channel_id, WITHDRAWN_NOTICE, None)
+            return True
         key = EDIT_WARNED_KEY.format(message_id)
         async with self._edit_lock:
             if await self._store.get_meta(key) is not None:

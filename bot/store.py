@@ -737,6 +737,18 @@ class Store:
             )
         return changed > 0
 
+    async def withdraw_reply(self, entry_id: int, reason: str) -> bool:
+        """Take back a reply no attempt has been made to send (queued, or waiting without
+        an attempt). False if it may already be on its way: then it can't be withdrawn."""
+        async with self._transaction() as db:
+            changed = await _changed(
+                db,
+                "UPDATE outbox SET state = 'refused', last_error = ?"
+                " WHERE id = ? AND attempts = 0 AND state IN ('queued', 'waiting')",
+                (reason, entry_id),
+            )
+        return changed > 0
+
     async def mark_refused(self, entry_id: int, error: str) -> bool:
         """SellApp refused the reply for good (e.g. 422); it is never sent again."""
         async with self._transaction() as db:

@@ -23,6 +23,7 @@ from bot.relay import (
     EDIT_WARNING,
     STICKER_ONLY,
     STUCK_SENDING,
+    WITHDRAWN_NOTICE,
     Attachment,
     Ignore,
     Note,
@@ -566,18 +567,34 @@ async def test_edit_warns_once_even_after_several_edits(world: World) -> None:
     assert world.store_replies(ticket) == ["Price is $10"]
 
 
-async def test_delete_of_a_queued_reply_warns_once(world: World) -> None:
+async def test_deleting_a_reply_before_it_is_sent_withdraws_it(world: World) -> None:
+    """Found in review: a reply deleted while still queued (SellApp down, guild paused)
+    was sent anyway, and the notice said deleting 'does not take it back'."""
     engine = world.engine()
     ticket = await world.ticket(thread=1)
-    message = await relay(world, engine, ticket, "Queued")
+    message = await relay(world, engine, ticket, "Wrong price, ignore")
     assert await engine.changed(1, message.message_id, None)
     assert not await engine.changed(1, message.message_id, None)
-    assert world.feedback.said == [(1, DELETE_WARNING, None)]
+    await deliver(engine)
+    assert world.posts() == 0
+    assert world.store_replies(ticket) == []
+    assert world.feedback.said == [(1, WITHDRAWN_NOTICE, None)]
     # Not relayed at all: no warning.
     note = says("// note", thread=1)
     await engine.accept(note, ticket, link())
     assert not await engine.changed(1, note.message_id, replace(note, content="// edited"))
     assert len(world.feedback.said) == 1
+
+
+async def test_deleting_a_reply_already_sent_warns_once(world: World) -> None:
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "Sent already")
+    await deliver(engine)
+    assert await engine.changed(1, message.message_id, None)
+    assert not await engine.changed(1, message.message_id, None)
+    assert world.feedback.said == [(1, DELETE_WARNING, None)]
+    assert world.store_replies(ticket) == ["Sent already"]
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
