@@ -291,11 +291,17 @@ class OutboundRelay:
         """Classify a message of ``ticket``'s thread; queue a reply before anything else.
 
         A message at or before the thread's last handled one was seen already (catch-up
-        and a live event can both bring it) and is ignored."""
+        and a live event can both bring it) and is ignored, unless it is a reply: queueing
+        one is idempotent (one outbox entry per Discord message), so a reply that an
+        earlier pass missed (an error, a reconnect racing the catch-up) still goes out."""
         last_seen = await self._store.get_last_seen_discord_message(message.channel_id)
-        if last_seen is not None and message.message_id <= last_seen:
-            return Ignore("already handled")
         verdict = classify(message, link)
+        if (
+            last_seen is not None
+            and message.message_id <= last_seen
+            and not isinstance(verdict, Relay)
+        ):
+            return Ignore("already handled")
         where = (ticket.guild_id, ticket.ticket_id, message.message_id)
         if isinstance(verdict, Relay):
             entry = await self._store.enqueue_reply(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -37,6 +38,9 @@ IDLE_SECONDS = 60.0
 """Longest sleep of the delivery task (a safety net; wake-ups normally come first)."""
 FAILED_RETRY_SECONDS = 5.0
 FLUSH_SECONDS = 5.0
+RETRY_SECONDS = 5.0
+"""How soon a failed catch-up or thread re-read is tried again, if no event comes first."""
+OVERLAP = datetime.timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,12 @@ class _Changed:
     edited: discord.Message | None
 
 
-_Event = discord.Message | _Changed
+class _Wake:
+    """Queued to make the intake loop look at its flags (after a new session)."""
+
+
+_WAKE = _Wake()
+_Event = discord.Message | _Changed | _Wake
 
 
 @dataclass(slots=True)
@@ -103,6 +112,8 @@ class Outbound(commands.Cog):
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._catch_up_all = True
+        self._dirty: set[int] = set()
 
     async def cog_load(self) -> None:
         self._tasks = [
@@ -158,24 +169,60 @@ class Outbound(commands.Cog):
 
     # --- intake ---
 
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # Every new gateway session (not a resume) may have missed messages: catch up
+        # before the next event (see _intake_loop).
+        self._catch_up_all = True
+        self._intake.put_nowait(_WAKE)
+
     async def _intake_loop(self) -> None:
         await self.bot.wait_until_ready()
-        try:
-            await self._catch_up()
-        except Exception:
-            log.exception("outbound: catch-up failed; live messages go on")
         members = _Members()
         while True:
-            event = await self._intake.get()
+            await self._settle_missed(members)
+            retry = self._catch_up_all or bool(self._dirty)
+            try:
+                event = await asyncio.wait_for(
+                    self._intake.get(), timeout=RETRY_SECONDS if retry else None
+                )
+            except TimeoutError:
+                continue
+            if isinstance(event, _Wake):
+                continue
             try:
                 if isinstance(event, _Changed):
                     await self._changed(event, members)
                 else:
                     await self._message(event, members)
             except Exception:
-                log.exception("outbound: handling a Discord event failed")
+                log.exception("outbound: handling a Discord event failed; re-reading its thread")
+                self._dirty.add(
+                    event.channel_id if isinstance(event, _Changed) else event.channel.id
+                )
             if len(members.found) > 1000:
                 members.found.clear()
+
+    async def _settle_missed(self, members: _Members) -> None:
+        """Catch up (after start or a new session), and re-read threads whose event failed,
+        before handling the next event, so nothing typed is skipped."""
+        if self._catch_up_all:
+            try:
+                await self._catch_up()
+                self._catch_up_all = False
+            except Exception:
+                log.exception("outbound: catch-up failed; retrying")
+        for thread_id in list(self._dirty):
+            ticket = await self.services.store.get_ticket_by_thread(thread_id)
+            link = await self.services.links.get(ticket.guild_id) if ticket else None
+            if ticket is None or link is None:
+                self._dirty.discard(thread_id)
+                continue
+            try:
+                await self._catch_up_thread(ticket, thread_id, link, members)
+                self._dirty.discard(thread_id)
+            except Exception:
+                log.exception("outbound: re-reading thread %s failed; retrying", thread_id)
 
     async def _mapped(self, channel_id: int) -> tuple[Ticket, LinkConfig] | None:
         ticket = await self.services.store.get_ticket_by_thread(channel_id)
@@ -240,7 +287,12 @@ class Outbound(commands.Cog):
         if not isinstance(thread, discord.Thread):
             return
         last = await self.services.store.get_last_seen_discord_message(thread_id)
-        after = discord.Object(id=last) if last is not None else None
+        after = None
+        if last is not None:
+            # A little before the last message handled: a reply a failed or racing pass
+            # skipped is queued now (queueing is idempotent; other kinds are not redone).
+            since = discord.utils.snowflake_time(last) - OVERLAP
+            after = discord.Object(id=discord.utils.time_snowflake(since))
         seen = 0
         async for message in thread.history(limit=None, after=after, oldest_first=True):
             await self._accept(message, ticket, link, members)

@@ -634,3 +634,29 @@ async def test_a_reply_whose_outcome_could_not_be_recorded_does_not_block_its_ti
     assert world.posts() == 2
     assert world.feedback.on(first) == {"✅"}
     assert world.feedback.on(second) == {"✅"}
+
+
+async def test_a_reply_skipped_by_an_earlier_pass_is_still_sent_once(world: World) -> None:
+    """Found in review: a reply whose event failed (or raced a reconnect's catch-up) was
+    skipped for good once a later message in the thread moved the 'last handled' mark."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    missed = says("Typed during the reconnect", thread=1)
+    later = says("Typed after it", thread=1)
+    await engine.accept(later, ticket, link())  # the mark moves past `missed`
+    verdict = await engine.accept(missed, ticket, link())  # the re-read brings it back
+    assert verdict == Relay("Typed during the reconnect")
+    assert await engine.accept(missed, ticket, link()) == Ignore("already queued")
+    sticker = says("", thread=1, has_stickers=True)
+    await engine.accept(sticker, ticket, link())
+    await engine.flush_feedback()
+    said = len(world.feedback.said)
+    assert said == 1
+    await engine.accept(sticker, ticket, link())  # refusals are not repeated
+    await engine.flush_feedback()
+    assert len(world.feedback.said) == said
+    await deliver(engine)
+    assert sorted(world.store_replies(ticket)) == sorted(
+        ["Typed during the reconnect", "Typed after it"]
+    )
+    assert world.posts() == 2
