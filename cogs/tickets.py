@@ -100,6 +100,16 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
 
     async def _set_status(self, interaction: discord.Interaction, status: TicketStatus) -> None:
         link, record, client = await self._here(interaction)
+        if status is TicketStatus.CLOSED:
+            # A reply still on its way would arrive after the close (and be refused).
+            store = self.services.store
+            for state in ("queued", "sending", "waiting"):
+                entries = await store.entries_in_state(state, link.guild_id)
+                if any(e.ticket_id == record.ticket_id for e in entries):
+                    raise NotAllowed(
+                        "A reply to this ticket is still being sent (⏳). Close it once "
+                        "the reply shows ✅, so the customer gets it first."
+                    )
         await interaction.response.defer(ephemeral=True, thinking=True)
         ticket = await client.set_status(
             record.ticket_id, status, idempotency_key=f"discord-{interaction.id}"

@@ -221,3 +221,27 @@ async def test_an_open_connect_form_cannot_be_submitted_by_someone_else(
     status = await run(world, world.admin, "sellapp", sub("status"))
     assert "isn't linked" in status.text
     assert not any(r.bearer == NEW_KEY for r in world.sellapp.requests)
+
+
+async def test_ticket_close_waits_for_a_reply_still_being_sent(
+    world: World, start_bot: StartBot
+) -> None:
+    """Found in review: /ticket close could overtake a queued reply, which then arrived
+    after the close (and was refused)."""
+    ticket = world.sellapp.add_ticket(STORE, messages=["hello?"])
+    await start_bot()
+    thread = await world.discord.wait_for(
+        lambda: ticket_thread(world, world.forum_channel, ticket["id"]), timeout=20
+    )
+    world.sellapp.fail(path=r"/api/v1/tickets/\d+/messages$", method="POST", times=None)
+    said = world.discord.member_says(thread.id, world.staff, "Here is your key")
+    await world.discord.wait_for(lambda: "⏳" in said.reactions or None, timeout=20)
+    closing = world.discord.run_command(world.guild, thread.id, world.staff, "ticket", sub("close"))
+    reply = await answer(world, closing)
+    assert "still being sent" in reply.text
+    assert world.sellapp.tickets(STORE)[0]["status"] == "OPEN"
+    assert world.sellapp.requests_to("PATCH", r".*") == []
+    world.sellapp.clear_faults()
+    await world.discord.wait_for(lambda: "✅" in said.reactions or None, timeout=60)
+    closing = world.discord.run_command(world.guild, thread.id, world.staff, "ticket", sub("close"))
+    assert "is closed" in (await answer(world, closing)).text
