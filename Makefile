@@ -29,8 +29,9 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The suite mostly waits (on the bot process, timers, loopback): 4 workers on 2 cores.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4
 
 test: lint typecheck pytest
 
