@@ -78,6 +78,10 @@ class Inbound(commands.Cog):
         }
         for guild_id in list(self._loops):
             task = self._loops[guild_id]
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error(
+                    "guild %s: poll loop died; restarting it", guild_id, exc_info=task.exception()
+                )
             if guild_id not in wanted or task.done():
                 task.cancel()
                 del self._loops[guild_id]
