@@ -317,7 +317,8 @@ class OutboundRelay:
                 verdict = Ignore("already queued")
             else:
                 log.info("guild %s: ticket %s: queued reply from message %s", *where)
-        await self._store.set_last_seen_discord_message(message.channel_id, message.message_id)
+        else:  # (queueing a reply moves the thread's mark in the same commit)
+            await self._store.set_last_seen_discord_message(message.channel_id, message.message_id)
         channel, mid = message.channel_id, message.message_id
         if isinstance(verdict, Relay) and link.paused:
             self._later(mid, lambda: self._react(channel, mid, WAITING))

@@ -207,6 +207,18 @@ def _first_link_key(guild_id: int) -> str:
     return f"inbound.first_link.{guild_id}"
 
 
+async def _mark_seen(db: aiosqlite.Connection, thread_id: int, message_id: int) -> int:
+    row = await _one(
+        db,
+        "INSERT INTO thread_progress (thread_id, last_message_id) VALUES (?, ?)"
+        " ON CONFLICT (thread_id) DO UPDATE SET"
+        " last_message_id = max(last_message_id, excluded.last_message_id)"
+        " RETURNING last_message_id",
+        (thread_id, message_id),
+    )
+    return int(_require(row, "thread progress")[0])
+
+
 class Store:
     """Durable state of the bridge. Open with ``await Store.open(path)``."""
 
@@ -524,6 +536,42 @@ class Store:
             quiet_checks,
         )
 
+    async def record_check(
+        self,
+        guild_id: int,
+        ticket_id: int,
+        *,
+        next_check_at: float,
+        quiet_checks: int,
+        now: float,
+        listing: tuple[str, str, str | None] | None = None,
+    ) -> None:
+        """After a ticket was looked at: when to look again and, unless None, its listing
+        as now seen (status, title, SellApp's ``updated_at``). One write, one commit."""
+        if listing is None:
+            await self._update_ticket(
+                guild_id,
+                ticket_id,
+                "next_check_at = ?, quiet_checks = ?, updated_at = ?",
+                next_check_at,
+                quiet_checks,
+                now,
+            )
+            return
+        status, title, sellapp_updated_at = listing
+        await self._update_ticket(
+            guild_id,
+            ticket_id,
+            "next_check_at = ?, quiet_checks = ?, updated_at = ?,"
+            " status = ?, title = ?, sellapp_updated_at = ?",
+            next_check_at,
+            quiet_checks,
+            now,
+            status,
+            title,
+            sellapp_updated_at,
+        )
+
     # --- messages ---
 
     async def record_post_intent(
@@ -632,7 +680,9 @@ class Store:
         content: str,
         now: float,
     ) -> OutboxEntry | None:
-        """Queue a staff reply; None if this Discord message was already queued."""
+        """Queue a staff reply; None if this Discord message was already queued. Also moves
+        the thread's mark (see :meth:`set_last_seen_discord_message`) in the same commit:
+        one write on the path from a staff message to SellApp, not two."""
         async with self._transaction() as db:
             row = await _one(
                 db,
@@ -641,6 +691,7 @@ class Store:
                 " ON CONFLICT (discord_message_id) DO NOTHING RETURNING *",
                 (guild_id, ticket_id, channel_id, discord_message_id, author_id, content, now, now),
             )
+            await _mark_seen(db, channel_id, discord_message_id)
         return _outbox(row) if row else None
 
     async def next_deliverable(
@@ -805,15 +856,7 @@ class Store:
     async def set_last_seen_discord_message(self, thread_id: int, message_id: int) -> int:
         """Move the thread's mark forward (never back); returns the mark as stored."""
         async with self._transaction() as db:
-            row = await _one(
-                db,
-                "INSERT INTO thread_progress (thread_id, last_message_id) VALUES (?, ?)"
-                " ON CONFLICT (thread_id) DO UPDATE SET"
-                " last_message_id = max(last_message_id, excluded.last_message_id)"
-                " RETURNING last_message_id",
-                (thread_id, message_id),
-            )
-        return int(_require(row, "thread progress")[0])
+            return await _mark_seen(db, thread_id, message_id)
 
     # --- meta and health ---
 

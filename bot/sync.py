@@ -176,9 +176,12 @@ def decide(
 
 
 def next_check(*, now: float, interval: float, quiet_checks: int) -> float:
-    """When a quiet open ticket is due again: doubling waits, capped."""
+    """When a quiet open ticket is due again: doubling waits, capped.
+
+    Half an interval early, so that the cycle meant to read it (cycles start one
+    interval apart, each a little after its nominal time) does not miss it by a hair."""
     cap = min(interval * QUIET_CAP_INTERVALS, max(QUIET_CAP_SECONDS, interval))
-    return now + min(interval * float(1 << min(quiet_checks, 30)), cap)
+    return now + min(interval * float(1 << min(quiet_checks, 30)), cap) - interval / 2
 
 
 class _Turns:
@@ -534,40 +537,39 @@ class InboundSync:
     ) -> None:
         ticket = decision.ticket
         now = self._clock()
-        fresh = await self._record(job, ticket.id)
         changed = outcome.found or decision.new or listing_changed(ticket, record)
         quiet = 0 if changed or outcome.held else record.quiet_checks + 1
-        if outcome.held:
-            due = now + job.interval  # whatever the status: finish the walk next cycle
-        elif ticket.status is TicketStatus.OPEN:
-            due = (
-                now + job.interval
-                if changed
-                else next_check(now=now, interval=job.interval, quiet_checks=quiet)
-            )
+        if outcome.held or ticket.status is TicketStatus.OPEN:
+            # quiet == 0 (a change, or held whatever the status): the very next cycle.
+            due = next_check(now=now, interval=job.interval, quiet_checks=quiet)
         else:
             due = float("inf")
-        await self._store.update_sync_progress(
+        # Held: the old listing stays, so the next cycle sees it changed and reads on.
+        listing = None if outcome.held else _listing(ticket)
+        await self._store.record_check(
             job.guild_id,
             ticket.id,
-            last_message_id=fresh.last_message_id,
-            messages_page=fresh.messages_page,
             next_check_at=due,
             quiet_checks=quiet,
+            now=now,
+            listing=listing,
         )
-        if not outcome.held:
-            # Held: the old listing stays, so the next cycle sees it changed and reads on.
-            await self._record_listing(job.guild_id, ticket, now=now)
 
     async def _record_listing(
         self, guild_id: int, ticket: Ticket, *, now: float, next_check_at: float | None = None
     ) -> None:
+        status, title, updated = _listing(ticket)
         await self._store.record_ticket(
             guild_id,
             ticket.id,
-            status=ticket.status.value,
-            title=ticket.title,
-            sellapp_updated_at=ticket.updated_at.isoformat(),
+            status=status,
+            title=title,
+            sellapp_updated_at=updated,
             now=now,
             next_check_at=next_check_at,
         )
+
+
+def _listing(ticket: Ticket) -> tuple[str, str, str]:
+    """What :func:`listing_changed` compares: status, title, SellApp's updated_at."""
+    return ticket.status.value, ticket.title, ticket.updated_at.isoformat()

@@ -113,6 +113,11 @@ class CrashingStore(Store):
         await super().reset_ticket_thread(*args, **kwargs)
         self.injector.after("store.reset_ticket_thread")
 
+    async def record_check(self, *args: Any, **kwargs: Any) -> None:
+        self.injector.before("store.record_check")
+        await super().record_check(*args, **kwargs)
+        self.injector.after("store.record_check")
+
     async def set_meta(self, key: str, value: str) -> None:
         self.injector.before("store.set_meta")
         await super().set_meta(key, value)
