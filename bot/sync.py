@@ -17,7 +17,8 @@ each listed ticket, against what the store recorded:
   change is applied to the thread; a ticket without a thread (closed at first link) gets
   one now.
 * an OPEN ticket whose listing did not change is checked when it is *due*: right after
-  any change every cycle, then each quiet check doubles the wait (``interval * 2**n``)
+  any change every cycle, and still after its first quiet check (a conversation often
+  pauses for one cycle), then each quiet check doubles the wait (``interval * 2**n``)
   up to :data:`QUIET_CAP_INTERVALS` intervals (and at most :data:`QUIET_CAP_SECONDS`);
   any change resets it. SellApp documents no link between a new message and a ticket's
   ``updated_at``, so quiet open tickets must still be looked at; closed ones are not.
@@ -181,7 +182,9 @@ def next_check(*, now: float, interval: float, quiet_checks: int) -> float:
     Half an interval early, so that the cycle meant to read it (cycles start one
     interval apart, each a little after its nominal time) does not miss it by a hair."""
     cap = min(interval * QUIET_CAP_INTERVALS, max(QUIET_CAP_SECONDS, interval))
-    return now + min(interval * float(1 << min(quiet_checks, 30)), cap) - interval / 2
+    # The first quiet check costs no wait: a conversation often pauses for one cycle.
+    steps = max(0, quiet_checks - 1)
+    return now + min(interval * float(1 << min(steps, 30)), cap) - interval / 2
 
 
 class _Turns:

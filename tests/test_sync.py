@@ -232,13 +232,13 @@ async def test_a_ticket_whose_newest_message_is_our_reply_still_backs_off(world:
     await world.cycle()
     await reply_from_discord(world, tid, "answer", deliver=True)
     reads = []
-    for _ in range(6):
+    for _ in range(7):
         world.clock.advance(INTERVAL)
         world.reset_requests()
         await world.cycle()
         reads.append(world.requests(MESSAGES))
-    # checked, then waits 2 intervals, then 4: the same as a ticket with no reply at all
-    assert reads == [1, 0, 1, 0, 0, 0]
+    # checked twice, then waits 2 intervals, then 4: the same as a ticket with no reply
+    assert reads == [1, 1, 0, 1, 0, 0, 0]
 
 
 async def test_store_messages_are_held_while_a_reply_is_being_sent(world: World) -> None:
@@ -519,8 +519,9 @@ async def test_an_idle_cycle_costs_the_list_pages_plus_the_due_open_tickets(worl
         read = {int(r.path.split("/")[-2]) for r in world.fake.requests_to("GET", MESSAGES)}
         assert read <= set(open_ids)  # closed, unchanged tickets cost nothing
         reads.append(world.requests(MESSAGES))
-    # Due right after the link; then each quiet check doubles the wait: 2, then 4 intervals.
-    assert reads == [4, 0, 4, 0, 0, 0, 4, 0]
+    # Due right after the link and after the first quiet check; then each quiet check
+    # doubles the wait: 2, then 4 intervals.
+    assert reads == [4, 4, 0, 4, 0, 0, 0, 4]
 
 
 async def test_reading_starts_at_the_page_that_holds_the_newest_message(world: World) -> None:
@@ -574,10 +575,10 @@ async def test_a_ticket_whose_listing_changed_is_read_even_if_not_due(world: Wor
 
 
 def test_quiet_checks_wait_twice_as_long_each_time_up_to_a_cap() -> None:
-    # Half an interval early: due within the cycle that starts 1, 2, 4, ... intervals on.
-    waits = [next_check(now=0.0, interval=30.0, quiet_checks=q) + 15.0 for q in range(8)]
-    assert waits[:5] == [30.0, 60.0, 120.0, 240.0, 480.0]
-    assert waits[5:] == [30.0 * QUIET_CAP_INTERVALS] * 3
+    # Half an interval early: due within the cycle that starts 1, 1, 2, 4, ... intervals on.
+    waits = [next_check(now=0.0, interval=30.0, quiet_checks=q) + 15.0 for q in range(9)]
+    assert waits[:6] == [30.0, 30.0, 60.0, 120.0, 240.0, 480.0]
+    assert waits[6:] == [30.0 * QUIET_CAP_INTERVALS] * 3
 
 
 # --- found in review -------------------------------------------------------------------
