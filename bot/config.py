@@ -6,7 +6,6 @@ builds settings at import time. Secrets are ``SecretStr`` so they never print.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -119,13 +118,6 @@ class Settings(BaseSettings):
             return tuple(ids)
         return value
 
-    @property
-    def has_default_link(self) -> bool:
-        """Whether the environment links one guild without slash commands."""
-        return bool(
-            self.discord_guild_id and self.tickets_channel_id and self.sellapp_api_key is not None
-        )
-
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
@@ -143,7 +135,3 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
-
-
-def log_level_number(settings: Settings) -> int:
-    return logging.getLevelNamesMapping()[settings.log_level]

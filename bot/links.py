@@ -161,6 +161,3 @@ class Links:
             )
             self._clients[cache_key] = client
         return client
-
-    def forget_clients(self) -> None:
-        self._clients.clear()

@@ -40,7 +40,6 @@ EMPTY_MESSAGE = "*(empty message)*"
 ELLIPSIS = "…"
 
 _MARKER_RE = re.compile(r"SellApp message (\d+)(?: · part (\d+) of (\d+))?")
-_TICKET_MARKER_RE = re.compile(r"SellApp ticket (\d+)")
 # Any ASCII punctuation that Discord's markdown gives meaning to. Discord's parser drops
 # a backslash before any non-alphanumeric character, so escaping these loses nothing.
 _MARKDOWN_CHARS = re.compile(r"([\\*_~|`>#\-\[\]()<])")
@@ -252,15 +251,4 @@ def read_marker(embeds: list[dict[str, Any]]) -> Marker | None:
             part = int(match.group(2) or 1)
             parts = int(match.group(3) or 1)
             return Marker(int(match.group(1)), part, parts)
-    return None
-
-
-def read_ticket_marker(embeds: list[dict[str, Any]]) -> int | None:
-    for embed in embeds:
-        footer = embed.get("footer") or {}
-        text = footer.get("text") if isinstance(footer, dict) else None
-        if isinstance(text, str):
-            match = _TICKET_MARKER_RE.fullmatch(text)
-            if match:
-                return int(match.group(1))
     return None
