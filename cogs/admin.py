@@ -172,8 +172,9 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         open_count = 0
         async for ticket in client.iter_tickets(limit=100):
             open_count += ticket.status is TicketStatus.OPEN
-        before = await self.services.store.get_link(guild_id)
-        switched = before is not None and before.api_key_sealed and before.store_slug != slug
+        # The effective link: a guild linked by the host's settings counts too.
+        before = await self.services.links.get(guild_id)
+        switched = before is not None and before.api_key is not None and before.store_slug != slug
         if switched:
             # Another store: its ticket numbers mean other tickets. Start over cleanly.
             await self.services.store.forget_tickets(guild_id)
