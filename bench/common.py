@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.render import read_marker
+from bot.inbound.render import read_marker
 from tests.e2e.harness import DISCORD_TOKEN, BotProcess, World, build_world
 from tests.fakes.discord import Channel, FakeDiscord, Message, User
 from tests.fakes.sellapp import FakeSellApp

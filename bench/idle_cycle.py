@@ -26,11 +26,11 @@ if __package__ in (None, ""):
 
 from pydantic import SecretStr
 
-from bot.sellapp import RetryPolicy, SellAppClient, make_http_client
+from bot.inbound.engine import InboundSync
+from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
-from bot.sync import InboundSync
 from tests.fakes.sellapp import FakeSellApp
-from tests.sync_fakes import Clock, FakeThreads
+from tests.inbound.fakes import Clock, FakeThreads
 
 KEY = "bench-key"
 STORE = "bench-store"

@@ -8,7 +8,7 @@ Two kinds of ticket, measured in the same run:
   message lands at a random phase of the poll cycle on a ticket the engine is checking
   every cycle (it found something last time). This is what the limit is about.
 * **quiet**: tickets that had nothing new since the first link, so the engine has backed
-  off (``bot.sync.next_check``: the wait doubles after each quiet check, up to 16
+  off (``bot.inbound.engine.next_check``: the wait doubles after each quiet check, up to 16
   intervals). Each gets one message at a random time.
 
 Both clocks are ``time.monotonic()`` in this process: the message is added to the fake
@@ -148,7 +148,7 @@ async def run(
         "A quiet ticket's first new message waits for the backoff, not the interval: the "
         "fake (like SellApp, as far as its docs say) does not bump a ticket's `updated_at` "
         "when a customer writes, so the listing cannot reveal it. If SellApp does bump it, "
-        "`bot.sync.decide` already reads a changed ticket in the next cycle and quiet "
+        "`bot.inbound.engine.decide` already reads a changed ticket in the next cycle and quiet "
         "tickets get the active figure; otherwise the trade is latency vs requests: "
         "`QUIET_CAP_INTERVALS` bounds the worst case (at the default 30 s interval, 8 min)."
     )

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.common import TimedBot, median, percentile, scratch_folder, wait_until
-from bot.sealing import Sealer
+from bot.links.sealing import Sealer
 from bot.store import Store
 from tests.e2e.harness import DISCORD_TOKEN, SELLAPP_KEY, STORE, World, build_world
 from tests.fakes.discord import FakeDiscord

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import bot_process, fakes, scratch_folder, wait_until
-from bot.models import Ticket
+from bot.sellapp.models import Ticket
 from bot.store import Store
 from tests.e2e.harness import STORE
 

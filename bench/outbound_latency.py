@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/outbound_latency.py [--replies 300] [--tickets 10]
 [--gap-ms 20] [--feedback-ms 80]`` (well under a minute).
 
-Drives :class:`bot.relay.OutboundRelay` the way ``cogs/outbound.py`` does: one intake
+Drives :class:`bot.outbound.engine.OutboundRelay` the way ``cogs/outbound.py`` does: one intake
 task calls ``accept`` for each message in arrival order and sets the delivery task's
 wake event; the delivery task runs ``deliver_due`` and sleeps on that event. The store is
 a real SQLite file (WAL, ``synchronous=FULL``) in a temp folder, the client the real
@@ -35,8 +35,8 @@ import httpx
 from pydantic import SecretStr
 
 from bot.links import LinkConfig
-from bot.relay import OutboundRelay, ReplyTarget, StaffMessage
-from bot.sellapp import RetryPolicy, SellAppClient, make_http_client
+from bot.outbound.engine import OutboundRelay, ReplyTarget, StaffMessage
+from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import FakeSellApp
 

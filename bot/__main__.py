@@ -63,8 +63,8 @@ def _run(settings: Settings) -> int:
 def _ops(
     command: str, args: argparse.Namespace, settings: Settings | None, error: ConfigError | None
 ) -> int:
-    """The operator commands (bot.ops). ``check`` reports unreadable settings as a failed check."""
-    from bot import ops  # noqa: PLC0415 - see _run
+    """Operator commands (bot.ops.commands): ``check`` reports bad settings as a failed check."""
+    from bot.ops import commands as ops  # noqa: PLC0415 - see _run
 
     if command == "check":
         return asyncio.run(ops.run_check(settings, config_error=error))

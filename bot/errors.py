@@ -129,7 +129,7 @@ class SellAppProtocolError(SellAppError):
 class DiscordSideError(BridgeError):
     """Discord refused or failed an action, as the engines see it (they never import discord).
 
-    The Discord adapter (``bot.discord_adapter``) turns discord.py's exceptions into these."""
+    The Discord adapter (``bot.inbound.discord_edge``) turns discord.py's exceptions into these."""
 
 
 class ThreadGone(DiscordSideError):

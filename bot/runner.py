@@ -11,14 +11,14 @@ import sys
 import discord
 import yarl
 
-from bot import metrics
 from bot.app import BridgeBot
 from bot.config import Settings
-from bot.health import GatewayWatch, HealthChecks, HealthServer
 from bot.links import Links
-from bot.logs import SecretRegistry, secret_values, setup_logging
-from bot.sealing import Sealer
-from bot.sellapp import make_http_client
+from bot.links.sealing import Sealer
+from bot.ops import metrics
+from bot.ops.health import GatewayWatch, HealthChecks, HealthServer
+from bot.ops.logs import SecretRegistry, secret_values, setup_logging
+from bot.sellapp.client import make_http_client
 from bot.services import Services
 from bot.store import Store
 

@@ -8,7 +8,7 @@ import httpx
 
 from bot.config import Settings
 from bot.links import Links
-from bot.logs import SecretRegistry
+from bot.ops.logs import SecretRegistry
 from bot.store import Store
 
 

@@ -18,9 +18,9 @@ from discord.ext import commands
 from pydantic import SecretStr
 
 from bot.explain import explain
-from bot.models import TicketStatus
-from bot.sellapp import SellAppClient
-from bot.sync import CycleReport
+from bot.inbound.engine import CycleReport
+from bot.sellapp.client import SellAppClient
+from bot.sellapp.models import TicketStatus
 from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Inbound polling: one loop per linked guild, each driving :class:`bot.sync.InboundSync`.
+"""Inbound polling: one loop per linked guild, each driving :class:`bot.inbound.engine.InboundSync`.
 
 Each guild polls in its own task, so a slow or failing store never holds up another
 guild. A loop survives every failed cycle (logged, recorded in ``poll_state`` for
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
-from bot import metrics
-from bot.discord_adapter import DiscordThreads
 from bot.errors import BridgeError
 from bot.explain import explain
+from bot.inbound.discord_edge import DiscordThreads
+from bot.inbound.engine import CycleReport, InboundSync
 from bot.links import LinkConfig
-from bot.models import Ticket
-from bot.sync import CycleReport, InboundSync
+from bot.ops import metrics
+from bot.sellapp.models import Ticket
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot

@@ -1,4 +1,4 @@
-"""Outbound: staff replies in ticket threads -> SellApp, via :class:`bot.relay.OutboundRelay`.
+"""Outbound: staff replies in ticket threads -> SellApp, via :mod:`bot.outbound.engine`.
 
 Two tasks, started in ``cog_load``, each surviving every failed iteration:
 
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.discord_feedback import DiscordFeedback
 from bot.links import LinkConfig
-from bot.records import Ticket
-from bot.relay import Attachment, OutboundRelay, Relay, ReplyTarget, StaffMessage
+from bot.outbound.discord_edge import DiscordFeedback
+from bot.outbound.engine import Attachment, OutboundRelay, Relay, ReplyTarget, StaffMessage
+from bot.store.records import Ticket
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -84,7 +84,7 @@ class _Members:
 
 
 def staff_message(message: discord.Message, member: discord.Member | None) -> StaffMessage:
-    """The plain facts :func:`bot.relay.classify` needs."""
+    """The plain facts :func:`bot.outbound.engine.classify` needs."""
     return StaffMessage(
         guild_id=message.guild.id if message.guild else 0,
         channel_id=message.channel.id,

@@ -14,11 +14,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.inbound.engine import CycleReport
 from bot.links import LinkConfig
-from bot.models import Ticket, TicketStatus
-from bot.records import Ticket as TicketRecord
-from bot.sellapp import SellAppClient
-from bot.sync import CycleReport
+from bot.sellapp.client import SellAppClient
+from bot.sellapp.models import Ticket, TicketStatus
+from bot.store.records import Ticket as TicketRecord
 from bot.tree import NotAllowed
 
 if TYPE_CHECKING:

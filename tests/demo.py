@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot.render import read_marker, unescape_markdown
+from bot.inbound.render import read_marker, unescape_markdown
 from tests.e2e.harness import DISCORD_TOKEN, STORE, BotProcess, World, build_world, ticket_thread
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.sellapp import FakeSellApp

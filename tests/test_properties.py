@@ -16,8 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.relay import Ignore, Relay, message_text
-from bot.render import (
+from bot.inbound.render import (
     ELLIPSIS,
     EMBED_FIELD_LIMIT,
     THREAD_NAME_LIMIT,
@@ -26,19 +25,20 @@ from bot.render import (
     unescape_markdown,
     utf16_len,
 )
-from bot.sellapp import make_http_client
+from bot.outbound.engine import Ignore, Relay, message_text
+from bot.sellapp.client import make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import MAX_CONTENT, FakeSellApp
-from tests.sync_fakes import Crash
-from tests.test_relay import KEY as RELAY_KEY
-from tests.test_relay import STORE as RELAY_STORE
-from tests.test_relay import Clock as RelayClock
-from tests.test_relay import Feedback, link, says
-from tests.test_relay import World as RelayWorld
-from tests.test_render import embed_size, make_ticket
-from tests.test_sync import KEY as SYNC_KEY
-from tests.test_sync import STORE as SYNC_STORE
-from tests.test_sync import World as SyncWorld
+from tests.inbound.fakes import Crash
+from tests.inbound.test_engine import KEY as SYNC_KEY
+from tests.inbound.test_engine import STORE as SYNC_STORE
+from tests.inbound.test_engine import World as SyncWorld
+from tests.inbound.test_render import embed_size, make_ticket
+from tests.outbound.test_engine import KEY as RELAY_KEY
+from tests.outbound.test_engine import STORE as RELAY_STORE
+from tests.outbound.test_engine import Clock as RelayClock
+from tests.outbound.test_engine import Feedback, link, says
+from tests.outbound.test_engine import World as RelayWorld
 
 TRICKY = st.sampled_from(
     ["\u200b", "\u200d", "\ufeff", "\u202e", "\u202d", "\u2066", "\u200f", "@everyone",

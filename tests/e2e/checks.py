@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.render import escape_markdown, read_marker, split_text
+from bot.inbound.render import escape_markdown, read_marker, split_text
 from tests.e2e.harness import STORE, World, ticket_thread
 from tests.fakes.discord import Channel, Message
 

@@ -239,7 +239,7 @@ def ticket_thread(world: World, channel: Channel, ticket_id: int) -> Channel | N
 
 def posted_ids(world: World, thread: Channel) -> list[int]:
     """SellApp message ids shown in a thread, one per Discord message, in thread order."""
-    from bot.render import read_marker
+    from bot.inbound.render import read_marker
 
     ids = []
     for message in world.discord.messages_in(thread.id):
@@ -253,7 +253,7 @@ def posted_ids(world: World, thread: Channel) -> list[int]:
 
 def shown_text(world: World, thread: Channel, sellapp_id: int) -> str:
     """What staff read for one SellApp message (all its parts, unescaped)."""
-    from bot.render import read_marker, unescape_markdown
+    from bot.inbound.render import read_marker, unescape_markdown
 
     parts = []
     for message in world.discord.messages_in(thread.id):

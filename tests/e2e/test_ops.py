@@ -30,7 +30,7 @@ from tests.e2e.harness import (
 )
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.sellapp import FakeSellApp
-from tests.test_ops import MESSAGE_CONTENT_LIMITED, with_app_flags
+from tests.ops.test_commands import MESSAGE_CONTENT_LIMITED, with_app_flags
 
 SECRET_WORDS = "my card number is 4111 1111 1111 1111"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.render import unescape_markdown
+from bot.inbound.render import unescape_markdown
 from tests.e2e.checks import parts_expected, parts_shown, replies_at_sellapp
 from tests.e2e.conftest import StartBot
 from tests.e2e.harness import (

@@ -1,0 +1,578 @@
+"""Inbound: what changed at SellApp -> what to do in Discord.
+
+The engine never imports discord. It reads SellApp through a :class:`TicketSource` (the
+SellApp client) and acts on Discord through a :class:`ThreadPort` (the Discord adapter),
+so every rule below is tested on plain data with fakes.
+
+**Deciding what a cycle does** (:func:`decide`, pure). One cycle lists every ticket of
+the store (``limit=100``, every page; order-agnostic: tickets are matched by id). For
+each listed ticket, against what the store recorded:
+
+* unknown ticket: recorded. On the guild's *first link* a CLOSED ticket is only
+  recorded; everything else gets a thread and its whole history. The first link lasts
+  until a whole cycle has finished (``Store.first_link_done``), so neither a crash
+  mid-way nor a ``/ticket open`` before the first poll ends it early; forgetting a
+  guild's tickets starts a new one.
+* its listing changed (status, title or ``updated_at``): messages are read; a status
+  change is applied to the thread; a ticket without a thread (closed at first link) gets
+  one now.
+* an OPEN ticket whose listing did not change is checked when it is *due*: right after
+  any change every cycle, and still after its first quiet check (a conversation often
+  pauses for one cycle), then each quiet check doubles the wait (``interval * 2**n``)
+  up to :data:`QUIET_CAP_INTERVALS` intervals (and at most :data:`QUIET_CAP_SECONDS`);
+  any change resets it. SellApp documents no link between a new message and a ticket's
+  ``updated_at``, so quiet open tickets must still be looked at; closed ones are not.
+* a CLOSED ticket whose listing did not change costs nothing.
+* a ticket with a post whose outcome is unknown (a crash came between) is re-checked.
+
+**Reading messages** (:meth:`InboundSync._new_messages`). Reading starts at the page
+that held the newest message last time (``messages_page``), not page 1, and is verified
+by ids: if that page starts past the last message handled, the previous page is read
+too; if a page comes back newest-first (ids descending) the walk restarts from page 1
+in that order; and if ``meta.total`` says there are more messages than were found plus
+those already handled, every page is read. Whatever the order, messages are posted in
+ascending id.
+
+**Pace.** Up to :data:`PARALLEL_TICKETS` tickets are worked on at once (each thread has
+its own message rate limit, so a first link of a big store needs many in flight), while
+threads are still created oldest ticket first; the Discord adapter's pacer keeps the
+total under Discord's global limit.
+
+**Posting exactly once.** For each SellApp message, in ascending id:
+
+1. ``record_post_intent`` commits a ``pending`` row *before* anything is sent.
+2. Each Discord message posted carries the marker ``SellApp message <id> · part i of n``
+   in its embed footer (:mod:`bot.inbound.render`).
+3. ``record_posted`` stores the Discord ids and advances the ticket's cursor, in one
+   transaction.
+
+If the process dies between 1 and 3, the row stays ``pending`` and the cursor does not
+move, so the next cycle meets the message again, reads the thread's recent history,
+adopts every part that carries its marker, posts only the parts that are missing, and
+finishes step 3. A message is therefore posted at most once and, as long as SellApp
+still lists it, eventually at least once. A thread created just before a crash is found
+again by name (``#<id> · ``) instead of being created twice; a thread found that way
+(also after a guild's tickets were forgotten and linked again) has its whole history
+read for markers, so nothing already in it is posted again.
+
+STORE messages that are this bridge's own replies are recorded as ``outbound`` by the
+relay and never echoed. While one of a ticket's replies may have reached SellApp without
+its outcome being recorded (outbox state ``sending``, or ``waiting`` after an attempt),
+an unknown STORE message of that ticket may be that very reply, so the ticket's walk
+stops there (it is *held*) and the ticket is read again next cycle, whatever its status,
+until the relay has settled the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
+from bot.inbound.reading import read_new_messages
+from bot.inbound.render import Post, message_posts, thread_name, ticket_post
+from bot.sellapp.models import Author, Page, Ticket, TicketMessage, TicketStatus
+from bot.store import Store
+from bot.store.records import Ticket as TicketRecord
+
+log = logging.getLogger(__name__)
+
+QUIET_CAP_INTERVALS = 16
+QUIET_CAP_SECONDS = 900.0
+HISTORY_SCAN = 100
+PARALLEL_TICKETS = 48
+"""Tickets worked on at once in a cycle. Each thread has its own message rate limit
+(5 per 5 s), so a first link of many tickets goes as fast as the global limit allows
+only with many threads in flight; the Discord adapter paces the total."""
+# A thread found again by name is read whole for markers (bounded, it is rare).
+ADOPTED_HISTORY_SCAN = 10_000
+
+
+class TicketSource(Protocol):
+    """What the engine needs of a SellApp client."""
+
+    def iter_tickets(self, limit: int = 100) -> AsyncIterator[Ticket]: ...
+
+    async def list_messages(
+        self, ticket_id: int, page: int = 1, limit: int = 100
+    ) -> Page[TicketMessage]: ...
+
+
+class ThreadPort(Protocol):
+    """What the engine needs of Discord. Raises :class:`bot.errors.ThreadGone` for a
+    deleted thread and :class:`bot.errors.ChannelUnusable` for a channel it can't use."""
+
+    async def find_thread(self, channel_id: int, ticket_id: int) -> int | None: ...
+
+    async def create_thread(self, channel_id: int, name: str, starter: Post) -> int: ...
+
+    async def post(self, thread_id: int, post: Post) -> int: ...
+
+    async def set_closed(self, thread_id: int, *, closed: bool) -> None: ...
+
+    async def recent_markers(self, thread_id: int, limit: int) -> dict[tuple[int, int], int]:
+        """Our posts among the thread's last ``limit`` messages: (message id, part) -> id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one cycle does with one listed ticket."""
+
+    ticket: Ticket
+    new: bool
+    needs_thread: bool
+    read_messages: bool
+    status_changed: bool
+
+    @property
+    def idle(self) -> bool:
+        return not (self.new or self.needs_thread or self.read_messages or self.status_changed)
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What a cycle found and did; shown by ``/sellapp poll`` and logged."""
+
+    tickets_listed: int = 0
+    new_tickets: int = 0
+    tickets_read: int = 0
+    threads_created: int = 0
+    messages_posted: int = 0
+    status_changes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def listing_changed(ticket: Ticket, record: TicketRecord) -> bool:
+    return (
+        record.status != ticket.status.value
+        or record.title != ticket.title
+        or record.sellapp_updated_at != ticket.updated_at.isoformat()
+    )
+
+
+def decide(
+    ticket: Ticket,
+    record: TicketRecord | None,
+    *,
+    now: float,
+    first_link: bool,
+    has_pending: bool,
+) -> Decision:
+    """The rule of the module docstring for one ticket. Pure."""
+    is_open = ticket.status is TicketStatus.OPEN
+    if record is None:
+        wanted = is_open or not first_link
+        return Decision(ticket, True, wanted, wanted, False)
+    changed = listing_changed(ticket, record)
+    needs_thread = record.thread_id is None and (changed or is_open or has_pending)
+    read = needs_thread or changed or has_pending or (is_open and record.next_check_at <= now)
+    status_changed = record.status != ticket.status.value and record.thread_id is not None
+    return Decision(ticket, False, needs_thread, read, status_changed)
+
+
+def next_check(*, now: float, interval: float, quiet_checks: int) -> float:
+    """When a quiet open ticket is due again: doubling waits, capped.
+
+    Half an interval early, so that the cycle meant to read it (cycles start one
+    interval apart, each a little after its nominal time) does not miss it by a hair."""
+    cap = min(interval * QUIET_CAP_INTERVALS, max(QUIET_CAP_SECONDS, interval))
+    # The first quiet check costs no wait: a conversation often pauses for one cycle.
+    steps = max(0, quiet_checks - 1)
+    return now + min(interval * float(1 << min(steps, 30)), cap) - interval / 2
+
+
+class _Turns:
+    """Lets tickets create their threads in the order given, one after another, while
+    the rest of their work overlaps."""
+
+    def __init__(self, order: list[int]) -> None:
+        self._done = {ticket_id: asyncio.Event() for ticket_id in order}
+        self._previous = dict(zip(order[1:], order, strict=False))
+
+    async def wait(self, ticket_id: int) -> None:
+        previous = self._previous.get(ticket_id)
+        if previous is not None:
+            await self._done[previous].wait()
+
+    def done(self, ticket_id: int) -> None:
+        event = self._done.get(ticket_id)
+        if event is not None:
+            event.set()
+
+
+@dataclass(slots=True)
+class _Job:
+    """One guild's cycle (or one-ticket sync): where it posts and what it found."""
+
+    guild_id: int
+    channel_id: int
+    source: TicketSource
+    interval: float
+    report: CycleReport
+    pending: dict[int, set[int]]
+    """ticket id -> SellApp message ids whose post is not confirmed (read once a cycle)."""
+    turns: _Turns = field(default_factory=lambda: _Turns([]))
+
+
+@dataclass(slots=True)
+class _Outcome:
+    found: bool
+    """Anything new: messages, or a status change."""
+    held: bool
+    """The walk stopped at a message that may be our own reply in flight."""
+
+
+class InboundSync:
+    """Runs inbound cycles for one guild at a time. Owns no resources."""
+
+    def __init__(
+        self,
+        store: Store,
+        threads: ThreadPort,
+        *,
+        clock: Callable[[], float] = time.time,
+        parallel: int = PARALLEL_TICKETS,
+    ) -> None:
+        self._store = store
+        self._threads = threads
+        self._clock = clock
+        self._parallel = max(1, parallel)
+
+    async def _job(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        interval: float,
+        report: CycleReport,
+    ) -> _Job:
+        pending: dict[int, set[int]] = {}
+        for row in await self._store.pending_posts(guild_id):
+            pending.setdefault(row.ticket_id, set()).add(row.sellapp_message_id)
+        return _Job(guild_id, channel_id, source, interval, report, pending)
+
+    async def run_cycle(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        *,
+        interval: float,
+    ) -> CycleReport:
+        """List the store's tickets and bring every thread up to date.
+
+        SellApp errors while listing propagate (the cycle failed), and so do Discord's
+        :class:`ChannelUnusable` (nothing can be posted in this guild; logged once a
+        cycle by the caller) and :class:`DiscordUnavailable`. A failure with one ticket
+        (reading its messages, or a thread the bot may not write in) is reported and
+        the other tickets go on."""
+        report = CycleReport()
+        listed: dict[int, Ticket] = {}
+        async for ticket in source.iter_tickets(limit=100):
+            listed[ticket.id] = ticket
+        report.tickets_listed = len(listed)
+        recorded = {t.ticket_id: t for t in await self._store.list_tickets(guild_id)}
+        first_link = not await self._store.first_link_done(guild_id)
+        job = await self._job(guild_id, channel_id, source, interval, report)
+        now = self._clock()
+        work = deque(
+            decision
+            for ticket_id in sorted(listed)  # oldest first
+            if not (
+                decision := decide(
+                    listed[ticket_id],
+                    recorded.get(ticket_id),
+                    now=now,
+                    first_link=first_link,
+                    has_pending=ticket_id in job.pending,
+                )
+            ).idle
+        )
+        job.turns = _Turns([d.ticket.id for d in work])
+
+        async def worker() -> None:
+            while work:
+                await self._apply_one(job, work.popleft())
+
+        # Several tickets at once (each thread has its own Discord rate limit), while
+        # threads are still created oldest first (job.turns). A failure that stops the
+        # cycle (the channel, the key) cancels the rest; what they left half-done is
+        # finished next cycle, as after a crash.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self._parallel, len(work))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        if first_link:
+            await self._store.mark_first_link_done(guild_id)
+        return report
+
+    async def _apply_one(self, job: _Job, decision: Decision) -> None:
+        """One ticket of a cycle: its own failures are reported, not raised."""
+        ticket_id = decision.ticket.id
+        try:
+            await self._apply(job, decision)
+        except SellAppNotFound:
+            job.report.errors.append(f"ticket {ticket_id} vanished at SellApp")
+        except SellAppError as exc:
+            if not exc.retryable:
+                raise
+            job.report.errors.append(f"ticket {ticket_id}: {exc.message}")
+        except ThreadUnusable as exc:
+            job.report.errors.append(f"ticket {ticket_id}: {exc.reason}")
+        finally:
+            job.turns.done(ticket_id)
+
+    async def sync_ticket(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        ticket: Ticket,
+        *,
+        interval: float,
+    ) -> CycleReport:
+        """Bring one ticket's thread up to date now (``/ticket resync``, ``open``, ``close``).
+
+        Unlike a cycle it always reads the ticket's messages, gives it a thread whatever
+        its status, and applies the status SellApp gave."""
+        report = CycleReport(tickets_listed=1)
+        record = await self._store.get_ticket(guild_id, ticket.id)
+        decision = Decision(
+            ticket,
+            new=record is None,
+            needs_thread=record is None or record.thread_id is None,
+            read_messages=True,
+            status_changed=record is not None
+            and record.thread_id is not None
+            and record.status != ticket.status.value,
+        )
+        job = await self._job(guild_id, channel_id, source, interval, report)
+        await self._apply(job, decision)
+        return report
+
+    async def _apply(self, job: _Job, decision: Decision) -> None:
+        ticket = decision.ticket
+        now = self._clock()
+        if decision.new:
+            job.report.new_tickets += 1
+            if not decision.needs_thread:
+                await self._record_listing(
+                    job.guild_id, ticket, now=now, next_check_at=float("inf")
+                )
+                return
+            # Recorded as an open thread-to-be; the real listing is written at the end,
+            # so a crash before then makes the next cycle finish the job.
+            await self._store.record_ticket(
+                job.guild_id,
+                ticket.id,
+                status=TicketStatus.OPEN.value,
+                title=ticket.title,
+                sellapp_updated_at=None,
+                now=now,
+            )
+        record = await self._record(job, ticket.id)
+        try:
+            outcome = await self._sync_thread(job, decision, record)
+        except ThreadGone:
+            log.warning(
+                "guild %s: thread of ticket %s was deleted; recreating it with its history",
+                job.guild_id,
+                ticket.id,
+            )
+            await self._store.reset_ticket_thread(job.guild_id, ticket.id, now=self._clock())
+            job.pending.pop(ticket.id, None)
+            for row in await self._store.pending_posts(job.guild_id):
+                if row.ticket_id == ticket.id:
+                    job.pending.setdefault(ticket.id, set()).add(row.sellapp_message_id)
+            record = await self._record(job, ticket.id)
+            recreate = Decision(ticket, False, True, True, False)
+            outcome = await self._sync_thread(job, recreate, record)
+        await self._finish(job, decision, record, outcome)
+
+    async def _record(self, job: _Job, ticket_id: int) -> TicketRecord:
+        record = await self._store.get_ticket(job.guild_id, ticket_id)
+        if record is None:
+            raise LookupError(f"ticket {ticket_id} is not recorded")
+        return record
+
+    async def _sync_thread(self, job: _Job, decision: Decision, record: TicketRecord) -> _Outcome:
+        """Create the thread if needed, post what's new, apply the status."""
+        ticket = decision.ticket
+        thread_id = record.thread_id
+        thread_closed = record.status == TicketStatus.CLOSED.value and thread_id is not None
+        markers: dict[tuple[int, int], int] | None = None
+        if thread_id is None:
+            await job.turns.wait(ticket.id)
+            thread_id, created = await self._ensure_thread(job, ticket)
+            job.turns.done(ticket.id)
+            job.report.threads_created += created
+            thread_closed = False
+            if not created:
+                # Found again by name: whatever it already shows must not be posted again.
+                markers = await self._threads.recent_markers(thread_id, ADOPTED_HISTORY_SCAN)
+        messages: list[TicketMessage] = []
+        page_hint = record.messages_page
+        if decision.read_messages or decision.needs_thread:
+            job.report.tickets_read += 1
+            found = await read_new_messages(
+                job.source.list_messages,
+                record,
+                handled=await self._store.known_message_ids(job.guild_id, ticket.id),
+                pending=job.pending.get(ticket.id, set()),
+            )
+            messages, page_hint = found.messages, found.page_hint
+        wants_closed = ticket.status is TicketStatus.CLOSED
+        if thread_closed and (messages or not wants_closed):
+            await self._threads.set_closed(thread_id, closed=False)
+            thread_closed = False
+            if not wants_closed:
+                job.report.status_changes += 1
+        posted, held = await self._post_all(
+            job,
+            ticket=ticket,
+            thread_id=thread_id,
+            messages=messages,
+            page_hint=page_hint,
+            markers=markers,
+        )
+        job.report.messages_posted += posted
+        if wants_closed and not thread_closed:
+            await self._threads.set_closed(thread_id, closed=True)
+            if decision.status_changed:
+                job.report.status_changes += 1
+        return _Outcome(found=bool(messages) or decision.status_changed, held=held)
+
+    async def _ensure_thread(self, job: _Job, ticket: Ticket) -> tuple[int, bool]:
+        """Find the ticket's thread (created before a crash) or create it; and whether it
+        was created now."""
+        thread_id = await self._threads.find_thread(job.channel_id, ticket.id)
+        created = thread_id is None
+        if thread_id is None:
+            thread_id = await self._threads.create_thread(
+                job.channel_id, thread_name(ticket), ticket_post(ticket)
+            )
+            log.info("guild %s: ticket %s -> new thread %s", job.guild_id, ticket.id, thread_id)
+        await self._store.set_thread(job.guild_id, ticket.id, thread_id, now=self._clock())
+        return thread_id, created
+
+    async def _holding(self, guild_id: int) -> set[int]:
+        """Tickets with a reply that may have reached SellApp unrecorded."""
+        sending = await self._store.entries_in_state("sending", guild_id)
+        retried = await self._store.entries_in_state("waiting", guild_id)
+        return {e.ticket_id for e in sending} | {e.ticket_id for e in retried if e.attempts}
+
+    async def _post_all(
+        self,
+        job: _Job,
+        *,
+        ticket: Ticket,
+        thread_id: int,
+        messages: list[TicketMessage],
+        page_hint: int,
+        markers: dict[tuple[int, int], int] | None,
+    ) -> tuple[int, bool]:
+        """Post each message (the steps of the module docstring). Returns how many were
+        posted and whether the walk was held."""
+        posted = 0
+        holding = await self._holding(job.guild_id) if messages else set()
+        for message in messages:
+            row = await self._store.get_message(job.guild_id, message.id)
+            if row is None:
+                if message.author is Author.STORE and ticket.id in holding:
+                    log.info(
+                        "guild %s: ticket %s has a reply in flight; holding its messages",
+                        job.guild_id,
+                        ticket.id,
+                    )
+                    return posted, True
+                recorded = await self._store.record_post_intent(
+                    job.guild_id, ticket.id, message.id, now=self._clock()
+                )
+                if not recorded:
+                    continue  # recorded meanwhile (e.g. the relay: it is our own reply)
+                from_discord = False
+            elif row.state == "pending":
+                from_discord = row.direction == "outbound"
+                if markers is None:
+                    markers = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
+            else:
+                continue
+            ids = await self._post_parts(
+                thread_id, message, ticket, markers or {}, from_discord=from_discord
+            )
+            await self._store.record_posted(
+                job.guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
+            )
+            posted += 1
+        return posted, False
+
+    async def _post_parts(
+        self,
+        thread_id: int,
+        message: TicketMessage,
+        ticket: Ticket,
+        markers: dict[tuple[int, int], int],
+        *,
+        from_discord: bool,
+    ) -> list[int]:
+        """Post the message's parts, adopting any the thread already shows (a crashed
+        attempt, or a thread found again)."""
+        ids = []
+        for part, post in enumerate(
+            message_posts(message, ticket, sent_from_discord=from_discord), start=1
+        ):
+            existing = markers.get((message.id, part))
+            ids.append(
+                existing if existing is not None else await self._threads.post(thread_id, post)
+            )
+        return ids
+
+    async def _finish(
+        self, job: _Job, decision: Decision, record: TicketRecord, outcome: _Outcome
+    ) -> None:
+        ticket = decision.ticket
+        now = self._clock()
+        changed = outcome.found or decision.new or listing_changed(ticket, record)
+        quiet = 0 if changed or outcome.held else record.quiet_checks + 1
+        if outcome.held or ticket.status is TicketStatus.OPEN:
+            # quiet == 0 (a change, or held whatever the status): the very next cycle.
+            due = next_check(now=now, interval=job.interval, quiet_checks=quiet)
+        else:
+            due = float("inf")
+        # Held: the old listing stays, so the next cycle sees it changed and reads on.
+        listing = None if outcome.held else _listing(ticket)
+        await self._store.record_check(
+            job.guild_id,
+            ticket.id,
+            next_check_at=due,
+            quiet_checks=quiet,
+            now=now,
+            listing=listing,
+        )
+
+    async def _record_listing(
+        self, guild_id: int, ticket: Ticket, *, now: float, next_check_at: float | None = None
+    ) -> None:
+        status, title, updated = _listing(ticket)
+        await self._store.record_ticket(
+            guild_id,
+            ticket.id,
+            status=status,
+            title=title,
+            sellapp_updated_at=updated,
+            now=now,
+            next_check_at=next_check_at,
+        )
+
+
+def _listing(ticket: Ticket) -> tuple[str, str, str]:
+    """What :func:`listing_changed` compares: status, title, SellApp's updated_at."""
+    return ticket.status.value, ticket.title, ticket.updated_at.isoformat()

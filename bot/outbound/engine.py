@@ -1,0 +1,690 @@
+"""Outbound: staff replies typed in a ticket's thread -> SellApp, exactly once, in order.
+
+The engine never imports discord. The cog turns a ``discord.Message`` into a plain
+:class:`StaffMessage`; :func:`classify` (pure) decides what it is; :class:`OutboundRelay`
+keeps the outbox and shows the outcome through a :class:`FeedbackPort`.
+
+**Who is relayed** (:func:`classify`). A message in a ticket's thread from a member with
+one of the guild's staff roles or with Manage Server. Bots (this one too), webhooks,
+system messages and other members are ignored; a message starting with the note prefix
+is an internal note (📝, never sent); empty text is ignored; a sticker or embed on its own
+is refused (SellApp takes text only). Attachments are appended as links, with a line
+saying that Discord's links expire.
+
+**Durable and ordered.** :meth:`OutboundRelay.accept` writes the reply to the outbox
+(``enqueue_reply``) before anything is sent; one Discord message is queued once, however
+often it is seen (live event and start-up catch-up). :meth:`OutboundRelay.deliver_due`
+sends from the outbox; the store hands out, per ticket, only the oldest undelivered
+entry, so a waiting entry holds back later replies of its ticket and no other.
+
+**Exactly once.** Each delivery is:
+
+1. ``mark_sending`` commits (state ``sending``, ``sent_at``) - from here the POST *may*
+   reach SellApp, so the entry is never sent again without first looking;
+2. ``POST /v1/tickets/:id/messages`` (the client never retries it, but on 429);
+3. ``mark_delivered`` records SellApp's message id and, in the same transaction, that
+   message as our own, so the inbound poller never echoes it.
+
+A 429 means SellApp did nothing: the entry waits (⏳) and is sent again later. Any other
+failure without an answer (5xx, timeout, cut connection, unreadable answer) leaves the
+outcome unknown, and so does a crash between 1 and 3. Such an entry is *settled* before
+it may be sent again: the ticket's messages are listed, and a STORE message with the same
+content, created no earlier than the entry itself (so before any attempt's ``sent_at``)
+minus :data:`CLOCK_SKEW`, and not already recorded as one of our replies, is adopted
+(``mark_delivered``). Only if there is none is the entry sent again. Settling happens
+right after such a failure, at start for every entry found ``sending``
+(:meth:`OutboundRelay.reconcile_at_start`), and before every retry of an entry that was
+sent before (the entry is ``sending`` again while it is looked for). While an entry is
+``sending`` the poller holds back the ticket's unknown STORE messages (see
+:mod:`bot.inbound.engine`). If the poller did record the reply meanwhile (as *inbound*: it could
+read SellApp while our POST failed), it is still adopted, so it is not sent twice; it
+then also shows in the thread as a dashboard reply, which is cosmetic.
+
+**Nothing silent.** ✅ delivered (⏳ removed); ⏳ waiting for SellApp; ❌ plus a short reply
+in the thread saying why, in plain words. The final reaction is owed from just before the
+final state is written until it was shown (a list in the store's meta table), so a crash
+in between shows it at the next start. Feedback failing never loses or resends a reply.
+Editing or deleting a relayed message gets ⚠️ and one explanation per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Final, Protocol
+
+from bot.errors import SellAppError, SellAppRateLimited
+from bot.explain import explain
+from bot.ops import metrics
+from bot.sellapp.models import Author, TicketMessage
+from bot.store import Store
+from bot.store.records import OutboxEntry, Ticket
+
+__all__ = [
+    "CLOCK_SKEW",
+    "Attachment",
+    "FeedbackPort",
+    "Ignore",
+    "LinkFacts",
+    "Note",
+    "OutboundRelay",
+    "Refuse",
+    "Relay",
+    "ReplyTarget",
+    "StaffMessage",
+    "Verdict",
+    "backoff",
+    "classify",
+    "message_text",
+]
+
+log = logging.getLogger(__name__)
+
+DELIVERED: Final = "✅"
+WAITING: Final = "⏳"
+REFUSED: Final = "❌"
+NOTE: Final = "📝"
+EDITED: Final = "⚠️"
+
+CLOCK_SKEW: Final = 120.0
+"""Seconds SellApp's clock may run behind ours when adopting a reply after a crash."""
+BACKOFF_MIN: Final = 5.0
+BACKOFF_MAX: Final = 600.0
+HELD_RECHECK: Final = 30.0
+STUCK_SENDING: Final = 300.0
+"""Seconds after which an entry still ``sending`` is taken as stuck (a POST takes 15 s
+at most; the SellApp client's timeout)."""
+"""How soon to look again at entries of a guild that can't deliver (paused, no key)."""
+MAX_PARALLEL: Final = 8
+OWED_KEY: Final = "relay.feedback_owed"
+EDIT_WARNED_KEY: Final = "relay.edit_warned.{}"
+
+ATTACHMENTS_LINE = "Attachments (links from Discord; they may stop working after a while):"
+STICKER_ONLY = (
+    "Not sent: SellApp takes text only, so a sticker or an embed on its own can't reach "
+    "the customer. Type the answer as text."
+)
+EDIT_WARNING = (
+    "⚠️ That message was already sent (or queued) to the customer. Editing it here does not "
+    "change what they receive; send a new message with the correction."
+)
+WITHDRAWN = "Deleted in Discord before it was sent"
+WITHDRAWN_NOTICE = (
+    "🗑️ A reply that was still waiting to be sent was deleted here, so it was not sent "
+    "to the customer."
+)
+DELETE_WARNING = (
+    "⚠️ A message that was already sent (or queued) to the customer was deleted here. "
+    "Deleting it does not take it back from them."
+)
+
+
+# --- what a message is ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    url: str
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMessage:
+    """What the engine needs of a Discord message, as plain data."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    author_id: int
+    content: str
+    is_bot: bool = False
+    is_webhook: bool = False
+    is_system: bool = False
+    author_role_ids: frozenset[int] = frozenset()
+    author_manages_guild: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    has_stickers: bool = False
+    has_embeds: bool = False
+
+
+class LinkFacts(Protocol):
+    """What classifying needs of a guild's link (:class:`bot.links.LinkConfig` has it)."""
+
+    @property
+    def staff_role_ids(self) -> frozenset[int]: ...
+
+    @property
+    def note_prefix(self) -> str: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    text: str
+
+
+Verdict = Ignore | Note | Refuse | Relay
+
+
+def message_text(message: StaffMessage) -> str:
+    """The text SellApp gets: the content, then the attachments as links. May be empty."""
+    text = message.content.strip()
+    if message.attachments:
+        links = "\n".join(f"{a.filename}: {a.url}" for a in message.attachments)
+        text = f"{text}\n\n{ATTACHMENTS_LINE}\n{links}".strip()
+    return text
+
+
+def _not_relayed(message: StaffMessage, link: LinkFacts) -> Ignore | None:
+    """Why a message is not from staff at all, or None if it is."""
+    if message.is_system:
+        return Ignore("system message")
+    if message.is_webhook:
+        return Ignore("webhook")
+    if message.is_bot:
+        return Ignore("bot")
+    if not (message.author_manages_guild or message.author_role_ids & link.staff_role_ids):
+        return Ignore("not staff")
+    return None
+
+
+def classify(message: StaffMessage, link: LinkFacts) -> Verdict:
+    """The rules of the module docstring for one message. Pure."""
+    ignored = _not_relayed(message, link)
+    if ignored is not None:
+        return ignored
+    if message.content.lstrip().startswith(link.note_prefix):
+        return Note()
+    text = message_text(message)
+    if text:
+        return Relay(text)
+    if message.has_stickers or message.has_embeds:
+        return Refuse(STICKER_ONLY)
+    return Ignore("empty")
+
+
+def backoff(attempts: int, *, retry_after: float | None = None) -> float:
+    """Seconds until the next try after ``attempts`` failed ones: 5 s doubling, each wait
+    jittered up to half as long again (so replies that failed together don't retry in
+    step), never above 10 min; at least SellApp's ``Retry-After``."""
+    ceiling = BACKOFF_MIN * 2.0 ** min(max(attempts - 1, 0), 20)
+    wait = min(BACKOFF_MAX, random.uniform(ceiling, ceiling * 1.5))  # noqa: S311 - jitter
+    return max(wait, min(retry_after or 0.0, BACKOFF_MAX))
+
+
+# --- ports ------------------------------------------------------------------------------
+
+
+class ReplyTarget(Protocol):
+    """What the engine needs of a SellApp client."""
+
+    async def reply(self, ticket_id: int, content: str) -> TicketMessage: ...
+
+    def iter_messages(
+        self, ticket_id: int, limit: int = 100, start_page: int = 1
+    ) -> AsyncIterator[TicketMessage]: ...
+
+
+class FeedbackPort(Protocol):
+    """What staff see. Implementations swallow (and log) a message or thread that is gone."""
+
+    async def react(self, channel_id: int, message_id: int, emoji: str) -> None: ...
+
+    async def unreact(self, channel_id: int, message_id: int, emoji: str) -> None: ...
+
+    async def say(self, channel_id: int, text: str, reply_to: int | None) -> None: ...
+
+
+Clients = Callable[[int], Awaitable[ReplyTarget | None]]
+"""guild id -> its SellApp client, or None while the guild can't deliver (paused, no key)."""
+
+
+# --- the engine -------------------------------------------------------------------------
+
+
+class OutboundRelay:
+    """Accepts staff messages into the outbox and delivers it. One per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        feedback: FeedbackPort,
+        clients: Clients,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._feedback = feedback
+        self._clients = clients
+        self._clock = clock
+        self._owed_lock = asyncio.Lock()
+        self._edit_lock = asyncio.Lock()
+        self._parallel = asyncio.Semaphore(MAX_PARALLEL)
+        self._showing: dict[int, asyncio.Task[None]] = {}
+
+    # --- intake ---
+
+    async def accept(self, message: StaffMessage, ticket: Ticket, link: LinkFacts) -> Verdict:
+        """Classify a message of ``ticket``'s thread; queue a reply before anything else.
+
+        A message at or before the thread's last handled one was seen already (catch-up
+        and a live event can both bring it) and is ignored, unless it is a reply: queueing
+        one is idempotent (one outbox entry per Discord message), so a reply that an
+        earlier pass missed (an error, a reconnect racing the catch-up) still goes out."""
+        last_seen = await self._store.get_last_seen_discord_message(message.channel_id)
+        verdict = classify(message, link)
+        if (
+            last_seen is not None
+            and message.message_id <= last_seen
+            and not isinstance(verdict, Relay)
+        ):
+            return Ignore("already handled")
+        where = (ticket.guild_id, ticket.ticket_id, message.message_id)
+        if isinstance(verdict, Relay):
+            entry = await self._store.enqueue_reply(
+                ticket.guild_id,
+                ticket.ticket_id,
+                channel_id=message.channel_id,
+                discord_message_id=message.message_id,
+                author_id=message.author_id,
+                content=verdict.text,
+                now=self._clock(),
+            )
+            if entry is None:
+                verdict = Ignore("already queued")
+            else:
+                log.info("guild %s: ticket %s: queued reply from message %s", *where)
+        else:  # (queueing a reply moves the thread's mark in the same commit)
+            await self._store.set_last_seen_discord_message(message.channel_id, message.message_id)
+        channel, mid = message.channel_id, message.message_id
+        if isinstance(verdict, Relay) and link.paused:
+            self._later(mid, lambda: self._react(channel, mid, WAITING))
+        elif isinstance(verdict, Note):
+            self._later(mid, lambda: self._react(channel, mid, NOTE))
+        elif isinstance(verdict, Refuse):
+            log.info("guild %s: ticket %s: message %s refused before sending", *where)
+            reason = verdict.reason
+            self._later(mid, lambda: self._refused_here(channel, mid, reason))
+        return verdict
+
+    async def changed(self, channel_id: int, message_id: int, edited: StaffMessage | None) -> bool:
+        """A message was edited (``edited``) or deleted (None). If it was relayed or queued,
+        say once that the customer's copy stays as it was. Returns whether it warned.
+
+        An edit that leaves the relayed text as it was (Discord adding a link preview)
+        is not a change."""
+        entry = await self._store.get_outbox_by_discord_message(message_id)
+        if entry is None or entry.state == "refused":
+            return False
+        if edited is not None and message_text(edited) == entry.content:
+            return False
+        if edited is None and await self._store.withdraw_reply(entry.id, WITHDRAWN):
+            # Deleted before any attempt to send it: it never leaves.
+            log.info(
+                "guild %s: ticket %s: queued message %s deleted before sending; withdrawn",
+                entry.guild_id,
+                entry.ticket_id,
+                message_id,
+            )
+            await self._say(channel_id, WITHDRAWN_NOTICE, None)
+            return True
+        key = EDIT_WARNED_KEY.format(message_id)
+        async with self._edit_lock:
+            if await self._store.get_meta(key) is not None:
+                return False
+            log.info(
+                "guild %s: ticket %s: relayed message %s was %s",
+                entry.guild_id,
+                entry.ticket_id,
+                message_id,
+                "deleted" if edited is None else "edited",
+            )
+            if edited is None:
+                await self._say(channel_id, DELETE_WARNING, None)
+            else:
+                await self._react(channel_id, message_id, EDITED)
+                await self._say(channel_id, EDIT_WARNING, message_id)
+            await self._store.set_meta(key, "1")
+        return True
+
+    # --- start ---
+
+    async def reconcile_at_start(self) -> None:
+        """Settle every entry a crash left ``sending``; show feedback a crash left owed."""
+        for entry in await self._store.entries_in_state("sending"):
+            client = await self._clients(entry.guild_id)
+            if client is None or not await self._adopt_or_wait(entry, client, why=None):
+                # Not at SellApp (or can't look now): due again at once; a retry of an
+                # entry that was sent before always looks first.
+                await self._store.mark_waiting(
+                    entry.id, entry.last_error or "not sent yet", next_attempt_at=self._clock()
+                )
+        for entry_id in await self._owed():
+            found = await self._store.get_outbox_entry(entry_id)
+            if found is not None and found.state in ("delivered", "refused"):
+                await self._show_final(found)
+            else:
+                await self._drop_owed(entry_id)
+
+    # --- delivery ---
+
+    async def deliver_due(self) -> float | None:
+        """Deliver every due entry, ticket by ticket in order.
+
+        Returns the seconds until something is due again (None: nothing is queued)."""
+        held: set[int] = set()
+        await self._unstick()
+        while True:
+            due = [
+                e
+                for e in await self._store.next_deliverable(now=self._clock())
+                if e.guild_id not in held
+            ]
+            if not due:
+                break
+            targets: dict[int, ReplyTarget] = {}
+            for guild_id in {e.guild_id for e in due}:
+                client = await self._clients(guild_id)
+                if client is None:
+                    held.add(guild_id)
+                else:
+                    targets[guild_id] = client
+            runnable = [e for e in due if e.guild_id in targets]
+            results = await asyncio.gather(
+                *(self._deliver(e, targets[e.guild_id]) for e in runnable),
+                return_exceptions=True,
+            )
+            for entry, result in zip(runnable, results, strict=True):
+                if isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result  # cancellation and the like stop the pass, as they should
+                if isinstance(result, Exception):
+                    log.error(
+                        "guild %s: ticket %s: delivering entry %s failed",
+                        entry.guild_id,
+                        entry.ticket_id,
+                        entry.id,
+                        exc_info=result,
+                    )
+        return await self._next_wait(held)
+
+    async def _unstick(self) -> None:
+        """A ``sending`` entry is settled within one request's time. One still sending
+        long after (an error while recording its outcome) would block its ticket's
+        later replies and hold the poller: treat its outcome as unknown, so the next
+        attempt looks at SellApp before sending again."""
+        stale = self._clock() - STUCK_SENDING
+        for entry in await self._store.entries_in_state("sending"):
+            if entry.sent_at is not None and entry.sent_at < stale:
+                log.warning(
+                    "guild %s: ticket %s: entry %s was left sending; checking it again",
+                    entry.guild_id,
+                    entry.ticket_id,
+                    entry.id,
+                )
+                await self._store.mark_waiting(
+                    entry.id,
+                    entry.last_error or "not confirmed yet",
+                    next_attempt_at=self._clock(),
+                )
+
+    async def _next_wait(self, held: set[int]) -> float | None:
+        heads: dict[tuple[int, int], OutboxEntry] = {}
+        for state in ("queued", "waiting", "sending"):
+            for e in await self._store.entries_in_state(state):
+                key = (e.guild_id, e.ticket_id)
+                if key not in heads or e.id < heads[key].id:
+                    heads[key] = e
+        now = self._clock()
+        waits = [
+            max(0.0, e.next_attempt_at - now)
+            for e in heads.values()
+            if e.state != "sending" and e.guild_id not in held
+        ]
+        if held:
+            waits.append(HELD_RECHECK)
+        if any(e.state == "sending" for e in heads.values()):
+            waits.append(STUCK_SENDING)
+        return min(waits) if waits else None
+
+    async def _deliver(self, entry: OutboxEntry, client: ReplyTarget) -> None:
+        async with self._parallel:
+            if not await self._store.mark_sending(entry.id, now=self._clock()):
+                return
+            # Sent before with an unknown outcome: look before sending again.
+            if entry.attempts > 0 and await self._adopt_or_wait(entry, client, why=None):
+                return
+            try:
+                sent = await client.reply(entry.ticket_id, entry.content)
+            except SellAppRateLimited as exc:
+                await self._wait(entry, explain(exc), retry_after=exc.retry_after)
+            except SellAppError as exc:
+                if exc.retryable or exc.status is None or exc.status < 400:
+                    await self._unknown_outcome(entry, client, explain(exc))
+                else:
+                    await self._refuse(entry, explain(exc))
+            except Exception:
+                log.exception(
+                    "guild %s: ticket %s: sending entry %s failed unexpectedly",
+                    entry.guild_id,
+                    entry.ticket_id,
+                    entry.id,
+                )
+                await self._unknown_outcome(entry, client, explain(RuntimeError()))
+            else:
+                await self._delivered(entry, sent.id)
+
+    async def _unknown_outcome(self, entry: OutboxEntry, client: ReplyTarget, why: str) -> None:
+        """The POST may or may not have reached SellApp: adopt it, or wait and retry."""
+        if not await self._adopt_or_wait(entry, client, why=why):
+            await self._wait(entry, why)
+
+    async def _adopt_or_wait(
+        self, entry: OutboxEntry, client: ReplyTarget, *, why: str | None
+    ) -> bool:
+        """For a ``sending`` entry: True if settled here (SellApp has it: adopted; or its
+        messages can't be read: waiting); False if SellApp surely doesn't have it."""
+        try:
+            adopted = await self._find_sent(entry, client)
+        except Exception as exc:
+            if not isinstance(exc, SellAppError):
+                log.exception("guild %s: could not look for entry %s", entry.guild_id, entry.id)
+            await self._wait(entry, why or explain(exc))
+            return True
+        if adopted is None:
+            return False
+        log.info(
+            "guild %s: ticket %s: entry %s had reached SellApp as message %s; adopted",
+            entry.guild_id,
+            entry.ticket_id,
+            entry.id,
+            adopted,
+        )
+        await self._delivered(entry, adopted)
+        return True
+
+    async def _find_sent(self, entry: OutboxEntry, client: ReplyTarget) -> int | None:
+        """SellApp's message that is this entry's reply, if any (see the module docstring).
+
+        The window starts at the entry's creation, so it covers every attempt's
+        ``sent_at``, minus :data:`CLOCK_SKEW`."""
+        since = entry.created_at - CLOCK_SKEW
+        wanted = _normal(entry.content)
+        async for message in client.iter_messages(entry.ticket_id):
+            if message.author is not Author.STORE or _normal(message.content) != wanted:
+                continue
+            created = message.created_at
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            if created.timestamp() < since:
+                continue
+            known = await self._store.get_message(entry.guild_id, message.id)
+            if known is not None and known.direction == "outbound":
+                continue  # another reply of ours with the same words
+            return message.id
+        return None
+
+    # --- outcomes ---
+
+    async def _delivered(self, entry: OutboxEntry, sellapp_message_id: int) -> None:
+        await self._owe(entry.id)
+        now = self._clock()
+        if await self._store.mark_delivered(entry.id, sellapp_message_id, now=now):
+            # From the moment the reply was queued (the gateway event) to SellApp's answer.
+            metrics.relay_latency.observe(max(0.0, now - entry.created_at))
+            log.info(
+                "guild %s: ticket %s: message %s delivered as SellApp message %s",
+                entry.guild_id,
+                entry.ticket_id,
+                entry.discord_message_id,
+                sellapp_message_id,
+                extra={"guild_id": entry.guild_id, "ticket_id": entry.ticket_id},
+            )
+        await self._show_final_later(entry.id)
+
+    async def _refuse(self, entry: OutboxEntry, why: str) -> None:
+        log.warning(
+            "guild %s: ticket %s: SellApp refused message %s: %s",
+            entry.guild_id,
+            entry.ticket_id,
+            entry.discord_message_id,
+            why,
+        )
+        await self._owe(entry.id)
+        await self._store.mark_refused(entry.id, why)
+        await self._show_final_later(entry.id)
+
+    async def _wait(
+        self, entry: OutboxEntry, why: str, *, retry_after: float | None = None
+    ) -> None:
+        current = await self._store.get_outbox_entry(entry.id)
+        attempts = max(current.attempts if current else entry.attempts, 1)
+        delay = backoff(attempts, retry_after=retry_after)
+        await self._store.mark_waiting(entry.id, why, next_attempt_at=self._clock() + delay)
+        log.warning(
+            "guild %s: ticket %s: message %s waiting %.0f s after attempt %d: %s",
+            entry.guild_id,
+            entry.ticket_id,
+            entry.discord_message_id,
+            delay,
+            attempts,
+            why,
+        )
+        channel, mid = entry.channel_id, entry.discord_message_id
+        self._later(mid, lambda: self._react(channel, mid, WAITING))
+
+    async def _show_final_later(self, entry_id: int) -> None:
+        found = await self._store.get_outbox_entry(entry_id)
+        if found is not None:
+            self._later(found.discord_message_id, lambda: self._show_final(found))
+
+    async def _show_final(self, entry: OutboxEntry) -> None:
+        channel, message = entry.channel_id, entry.discord_message_id
+        if entry.state == "delivered":
+            await self._unreact(channel, message, WAITING)
+            await self._react(channel, message, DELIVERED)
+        elif entry.state == "refused":
+            await self._unreact(channel, message, WAITING)
+            await self._react(channel, message, REFUSED)
+            why = entry.last_error or "SellApp refused it."
+            await self._say(channel, f"Not sent to the customer. {why}", message)
+        await self._drop_owed(entry.id)
+
+    # --- owed feedback (a crash between the final state and its reaction) ---
+
+    async def _owed(self) -> list[int]:
+        raw = await self._store.get_meta(OWED_KEY)
+        return [int(i) for i in json.loads(raw)] if raw else []
+
+    async def _owe(self, entry_id: int) -> None:
+        async with self._owed_lock:
+            owed = await self._owed()
+            if entry_id not in owed:
+                await self._store.set_meta(OWED_KEY, json.dumps([*owed, entry_id]))
+
+    async def _drop_owed(self, entry_id: int) -> None:
+        async with self._owed_lock:
+            owed = await self._owed()
+            if entry_id in owed:
+                await self._store.set_meta(OWED_KEY, json.dumps(_without(owed, entry_id)))
+
+    # --- feedback that never breaks or slows delivery ---
+
+    def _later(self, message_id: int, show: Callable[[], Awaitable[None]]) -> None:
+        """Show feedback in the background, after what was shown on this message before."""
+        before = self._showing.get(message_id)
+
+        async def run() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            await show()
+
+        task = asyncio.create_task(run(), name=f"feedback-{message_id}")
+        self._showing[message_id] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._showing.get(message_id) is finished:
+                del self._showing[message_id]
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error(
+                    "feedback on message %s failed", message_id, exc_info=finished.exception()
+                )
+
+        task.add_done_callback(done)
+
+    async def flush_feedback(self) -> None:
+        """Wait until all feedback started so far has been shown (tests, shutdown)."""
+        while self._showing:
+            await asyncio.wait(list(self._showing.values()))
+
+    async def _refused_here(self, channel_id: int, message_id: int, reason: str) -> None:
+        await self._react(channel_id, message_id, REFUSED)
+        await self._say(channel_id, reason, message_id)
+
+    async def _react(self, channel_id: int, message_id: int, emoji: str) -> None:
+        try:
+            await self._feedback.react(channel_id, message_id, emoji)
+        except Exception:
+            log.exception("could not react %s on message %s", emoji, message_id)
+
+    async def _unreact(self, channel_id: int, message_id: int, emoji: str) -> None:
+        try:
+            await self._feedback.unreact(channel_id, message_id, emoji)
+        except Exception:
+            log.exception("could not remove %s from message %s", emoji, message_id)
+
+    async def _say(self, channel_id: int, text: str, reply_to: int | None) -> None:
+        try:
+            await self._feedback.say(channel_id, text, reply_to)
+        except Exception:
+            log.exception("could not post feedback in thread %s", channel_id)
+
+
+def _normal(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def _without(ids: Sequence[int], entry_id: int) -> list[int]:
+    return [i for i in ids if i != entry_id]

@@ -1,0 +1,436 @@
+"""The SellApp client: the only module that speaks HTTP to SellApp.
+
+It returns :mod:`bot.sellapp.models` and raises :mod:`bot.errors`, nothing else. One
+:class:`SellAppClient` serves one linked store; many of them share one
+``httpx.AsyncClient`` (see :func:`make_http_client`), so every request carries its own
+absolute URL and headers and the shared client holds no credentials.
+
+Retries, in short:
+
+* GET, and PATCH with an idempotency key: 5xx, timeouts and transport errors are retried
+  with bounded, jittered exponential waits (:class:`RetryPolicy`), then
+  :class:`~bot.errors.SellAppUnavailable`.
+* POST (a reply) is **never** retried once it may have reached SellApp: a timeout or a 5xx
+  can come after the message was stored, and a retry would post it twice to the customer.
+  It raises :class:`~bot.errors.SellAppUnavailable` and the caller decides (the outbox
+  can check the ticket's messages before trying again). Only a 429 is retried, because a
+  429 is SellApp saying it refused the request and did nothing.
+* 429 on any method: wait ``Retry-After`` (capped), a bounded number of times, then
+  :class:`~bot.errors.SellAppRateLimited`.
+
+The API key is sent only in the ``Authorization`` header; it is never logged, never put
+in an exception message, and not shown by ``repr(client)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from importlib import metadata
+from typing import Any, Final
+
+import httpx
+from pydantic import SecretStr, TypeAdapter
+
+from bot.errors import (
+    SellAppAuthError,
+    SellAppBadRequest,
+    SellAppError,
+    SellAppNotFound,
+    SellAppProtocolError,
+    SellAppRateLimited,
+    SellAppUnavailable,
+    SellAppValidationError,
+)
+from bot.sellapp._http import (
+    RetryPolicy,
+    error_fields,
+    error_message,
+    parse_item,
+    parse_page,
+    parse_retry_after,
+)
+from bot.sellapp.models import Page, Ticket, TicketMessage, TicketStatus
+
+__all__ = ["MAX_LIMIT", "Observe", "RetryPolicy", "SellAppClient", "make_http_client"]
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT: Final = 100
+"""SellApp's largest page size (pagination guide)."""
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sellapp-discord-bridge")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+DEFAULT_USER_AGENT: Final = f"sellapp-discord-bridge/{_version()}"
+
+
+Observe = Callable[[str, int | str, float], None]
+"""``observe(endpoint, status, seconds)``: one HTTP attempt finished. ``endpoint`` is a
+template such as ``GET /v1/tickets/{id}``; ``status`` the HTTP status, or ``"timeout"`` /
+``"error"`` when no answer came."""
+
+ENDPOINT_EXTENSION: Final = "sellapp_endpoint"
+"""The request extension in which :class:`SellAppClient` names the endpoint template."""
+
+_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+
+class _ObservingTransport(httpx.AsyncBaseTransport):
+    """Times every attempt (to the response headers) and reports it to ``observe``."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, observe: Observe) -> None:
+        self._inner = inner
+        self._observe = observe
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        endpoint = str(request.extensions.get(ENDPOINT_EXTENSION) or request.method)
+        started = time.monotonic()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            self._observe(endpoint, "timeout", time.monotonic() - started)
+            raise
+        except httpx.TransportError:
+            self._observe(endpoint, "error", time.monotonic() - started)
+            raise
+        self._observe(endpoint, response.status_code, time.monotonic() - started)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def make_http_client(timeout: float = 15.0, observe: Observe | None = None) -> httpx.AsyncClient:
+    """The one ``httpx.AsyncClient`` that every store's :class:`SellAppClient` shares.
+
+    It carries no base URL and no credentials: each client adds its own per request.
+    With ``observe``, every attempt (retries included) is reported to it (see :data:`Observe`).
+    """
+    transport = None
+    if observe is not None:
+        transport = _ObservingTransport(httpx.AsyncHTTPTransport(limits=_LIMITS), observe)
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        limits=_LIMITS,
+        transport=transport,
+    )
+
+
+_TICKETS = TypeAdapter(list[Ticket])
+_MESSAGES = TypeAdapter(list[TicketMessage])
+
+
+_ERRORS: Final[dict[int, tuple[type[SellAppError], str]]] = {
+    400: (SellAppBadRequest, "SellApp refused the request"),
+    401: (SellAppAuthError, "SellApp refused the API key"),
+    403: (SellAppAuthError, "The API key has no access to this store"),
+    404: (SellAppNotFound, "Not found"),
+}
+
+
+def _clamp_limit(limit: int) -> int:
+    return max(1, min(int(limit), MAX_LIMIT))
+
+
+class SellAppClient:
+    """Talks to SellApp for one store. Cheap to build; share one ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        store: str | None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+        sleep: Sleep = asyncio.sleep,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.store = store
+        self._retry = retry
+        self._sleep = sleep
+        self._user_agent = user_agent
+        self.last_response_ms: float | None = None
+
+    def __repr__(self) -> str:
+        return f"SellAppClient(base_url={self.base_url!r}, store={self.store!r})"
+
+    # ----------------------------------------------------------------- tickets
+
+    async def list_tickets(self, page: int = 1, limit: int = MAX_LIMIT) -> Page[Ticket]:
+        """One page of the store's tickets (``GET /v1/tickets``)."""
+        body = await self._request(
+            "GET",
+            "/v1/tickets",
+            "/v1/tickets",
+            params={"page": page, "limit": _clamp_limit(limit)},
+        )
+        return parse_page(body, _TICKETS, "GET /v1/tickets")
+
+    async def iter_tickets(self, limit: int = MAX_LIMIT) -> AsyncIterator[Ticket]:
+        """Every ticket, page by page, each id once."""
+        pages = self._iter_pages(
+            lambda page: self.list_tickets(page, limit), endpoint="GET /v1/tickets"
+        )
+        async for ticket in pages:
+            yield ticket
+
+    async def get_ticket(self, ticket_id: int) -> Ticket:
+        """One ticket (``GET /v1/tickets/{id}``)."""
+        endpoint = "GET /v1/tickets/{id}"
+        body = await self._request("GET", "/v1/tickets/{id}", f"/v1/tickets/{int(ticket_id)}")
+        return parse_item(body, Ticket, endpoint)
+
+    async def set_status(
+        self,
+        ticket_id: int,
+        status: TicketStatus | None = None,
+        archived: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Ticket:
+        """Open/close and/or (un)archive a ticket (``PATCH /v2/tickets/{id}``).
+
+        With an ``idempotency_key`` SellApp treats a repeat as the same change, so the
+        request is retried like a GET; without one it is sent once.
+        """
+        payload: dict[str, Any] = {}
+        if status is not None:
+            payload["status"] = TicketStatus(status).value
+        if archived is not None:
+            payload["archived"] = bool(archived)
+        if not payload:
+            raise ValueError("set_status needs a status, archived, or both")
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        body = await self._request(
+            "PATCH",
+            "/v2/tickets/{id}",
+            f"/v2/tickets/{int(ticket_id)}",
+            json=payload,
+            headers=headers,
+            retry_safe=idempotency_key is not None,
+        )
+        return parse_item(body, Ticket, "PATCH /v2/tickets/{id}")
+
+    # ---------------------------------------------------------------- messages
+
+    async def list_messages(
+        self, ticket_id: int, page: int = 1, limit: int = MAX_LIMIT
+    ) -> Page[TicketMessage]:
+        """One page of a ticket's messages (``GET /v1/tickets/{id}/messages``)."""
+        template = "/v1/tickets/{id}/messages"
+        body = await self._request(
+            "GET",
+            template,
+            f"/v1/tickets/{int(ticket_id)}/messages",
+            params={"page": page, "limit": _clamp_limit(limit)},
+        )
+        return parse_page(body, _MESSAGES, f"GET {template}")
+
+    async def iter_messages(
+        self, ticket_id: int, limit: int = MAX_LIMIT, start_page: int = 1
+    ) -> AsyncIterator[TicketMessage]:
+        """Every message of a ticket from ``start_page`` on, each id once."""
+        pages = self._iter_pages(
+            lambda page: self.list_messages(ticket_id, page, limit),
+            endpoint="GET /v1/tickets/{id}/messages",
+            start_page=start_page,
+        )
+        async for message in pages:
+            yield message
+
+    async def get_message(self, ticket_id: int, message_id: int) -> TicketMessage:
+        """One message (``GET /v1/tickets/{id}/messages/{message_id}``)."""
+        template = "/v1/tickets/{id}/messages/{message_id}"
+        body = await self._request(
+            "GET", template, f"/v1/tickets/{int(ticket_id)}/messages/{int(message_id)}"
+        )
+        return parse_item(body, TicketMessage, f"GET {template}")
+
+    async def reply(self, ticket_id: int, content: str) -> TicketMessage:
+        """Post a store reply (``POST /v1/tickets/{id}/messages``). Never retried but on 429."""
+        template = "/v1/tickets/{id}/messages"
+        body = await self._request(
+            "POST",
+            template,
+            f"/v1/tickets/{int(ticket_id)}/messages",
+            json={"content": content},
+            retry_safe=False,
+            ok=(200, 201),
+        )
+        return parse_item(body, TicketMessage, f"POST {template}")
+
+    # --------------------------------------------------------------- internals
+
+    async def _iter_pages(
+        self,
+        fetch: Callable[[int], Awaitable[Page[Any]]],
+        *,
+        endpoint: str,
+        start_page: int = 1,
+    ) -> AsyncIterator[Any]:
+        """Follow ``meta.current_page``/``last_page``; stop on an empty or last page.
+
+        A server whose ``current_page`` doesn't move forward would loop us forever, so
+        that is a :class:`SellAppProtocolError`. Ids already yielded are skipped: a newest-first
+        list shifts by one when a ticket arrives mid-walk.
+        """
+        seen: set[int] = set()
+        page_no = max(1, start_page)
+        previous: int | None = None
+        while True:
+            page = await fetch(page_no)
+            if previous is not None and page.current_page <= previous:
+                raise SellAppProtocolError(
+                    f"SellApp sent page {page.current_page} again after page {previous}",
+                    endpoint=endpoint,
+                )
+            for item in page.items:
+                if item.id not in seen:
+                    seen.add(item.id)
+                    yield item
+            if not page.items or page.current_page >= page.last_page:
+                return
+            previous = page.current_page
+            page_no = page.current_page + 1
+
+    def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self._api_key.get_secret_value()}",
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+        }
+        if self.store:
+            headers["X-STORE"] = self.store
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _request(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        params: Mapping[str, int] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retry_safe: bool = True,
+        ok: tuple[int, ...] = (200,),
+    ) -> Any:
+        """Send one logical request with the retry rules above; return the decoded JSON."""
+        endpoint = f"{method} {template}"
+        url = self.base_url + path
+        failures = 0
+        rate_limited = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=self._headers(headers),
+                    extensions={ENDPOINT_EXTENSION: endpoint},
+                )
+            except httpx.TransportError as exc:
+                self.last_response_ms = (time.monotonic() - started) * 1000
+                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+                log.debug("%s %s %s after %.0f ms", method, path, kind, self.last_response_ms)
+                if retry_safe and failures + 1 < self._retry.attempts:
+                    await self._sleep(self._retry.backoff(failures))
+                    failures += 1
+                    continue
+                raise SellAppUnavailable(
+                    f"SellApp could not be reached: the request {kind} ({type(exc).__name__})",
+                    endpoint=endpoint,
+                ) from None
+            self.last_response_ms = (time.monotonic() - started) * 1000
+            status = response.status_code
+            log.debug("%s %s -> %d in %.0f ms", method, path, status, self.last_response_ms)
+            if status in ok:
+                return self._json(response, endpoint)
+            if status == 429 and rate_limited < self._retry.rate_limit_retries:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                await self._sleep(self._retry.rate_limit_wait(retry_after))
+                rate_limited += 1
+                continue
+            if status >= 500 and retry_safe and failures + 1 < self._retry.attempts:
+                await self._sleep(self._retry.backoff(failures))
+                failures += 1
+                continue
+            raise self._error(response, endpoint)
+
+    def _json(self, response: httpx.Response, endpoint: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise SellAppProtocolError(
+                "SellApp answered with malformed JSON",
+                endpoint=endpoint,
+                status=response.status_code,
+                request_id=response.headers.get("X-Request-ID"),
+            ) from None
+
+    def _error(self, response: httpx.Response, endpoint: str) -> SellAppError:
+        """The error for a non-success answer, in SellApp's words where it gave some."""
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        request_id = response.headers.get("X-Request-ID")
+        if (
+            request_id is None
+            and isinstance(body, dict)
+            and isinstance(body.get("request_id"), str)
+        ):
+            request_id = body["request_id"]
+
+        def said(fallback: str) -> str:
+            return self._scrub(error_message(body, fallback))
+
+        if status == 422:
+            fields = {
+                key: [self._scrub(m) for m in msgs] for key, msgs in error_fields(body).items()
+            }
+            return SellAppValidationError(
+                said("SellApp refused the request"),
+                endpoint=endpoint,
+                errors=fields,
+                request_id=request_id,
+            )
+        if status == 429:
+            return SellAppRateLimited(
+                said("SellApp is rate limiting us"),
+                endpoint=endpoint,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                request_id=request_id,
+            )
+        cls, fallback = _ERRORS.get(status) or (
+            (SellAppUnavailable, "SellApp had an internal error")
+            if status >= 500
+            else (SellAppBadRequest, "SellApp refused the request")
+            if status >= 400
+            else (SellAppProtocolError, f"SellApp answered with unexpected HTTP status {status}")
+        )
+        return cls(said(fallback), endpoint=endpoint, status=status, request_id=request_id)
+
+    def _scrub(self, text: str) -> str:
+        """Belt and braces: never let the key through, even if SellApp echoed it."""
+        key = self._api_key.get_secret_value()
+        return text.replace(key, "***") if key else text

@@ -1,0 +1,526 @@
+"""The store against real SQLite files: migrations, transactions, concurrency, the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.store import Store, load_migrations
+
+GUILD = 111
+OTHER_GUILD = 222
+NOW = 1_700_000_000.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"guild_links", "tickets", "messages", "outbox", "poll_state", "thread_progress", "meta"}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "bridge.sqlite3"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[Store]:
+    async with await Store.open(db_path) as opened:
+        yield opened
+
+
+def raw(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read the file with the stdlib driver, outside the store."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def add_ticket(store: Store, ticket_id: int, guild_id: int = GUILD, **kw: object) -> None:
+    await store.record_ticket(
+        guild_id,
+        ticket_id,
+        status=str(kw.get("status", "OPEN")),
+        title=f"ticket {ticket_id}",
+        sellapp_updated_at="2024-01-01T00:00:00.000000Z",
+        now=NOW,
+    )
+
+
+# --- migrations -------------------------------------------------------------------------
+
+
+async def test_open_creates_folder_and_schema(store: Store, db_path: Path) -> None:
+    assert db_path.parent.is_dir()
+    assert await store.schema_version() == len(load_migrations())
+    tables = {r[0] for r in raw(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables >= TABLES
+    assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_reopening_keeps_data_and_version(db_path: Path) -> None:
+    async with await Store.open(db_path) as first:
+        await first.upsert_link(GUILD, now=NOW, store_slug="shop")
+    async with await Store.open(db_path) as second:
+        assert await second.schema_version() == len(load_migrations())
+        link = await second.get_link(GUILD)
+        assert link is not None
+        assert link.store_slug == "shop"
+    assert raw(db_path, "PRAGMA user_version") == [(len(load_migrations()),)]
+
+
+async def test_two_stores_opening_a_fresh_file_at_once(db_path: Path) -> None:
+    stores = await asyncio.gather(*(Store.open(db_path) for _ in range(4)))
+    try:
+        for opened in stores:
+            assert await opened.schema_version() == len(load_migrations())
+    finally:
+        for opened in stores:
+            await opened.close()
+
+
+async def test_memory_database_works() -> None:
+    async with await Store.open(":memory:") as mem:
+        await add_ticket(mem, 1)
+        assert await mem.count_tickets(GUILD) == (1, 1)
+
+
+async def test_database_from_a_newer_version_is_refused(db_path: Path) -> None:
+    async with await Store.open(db_path):
+        pass
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(ConfigError, match="newer version"):
+        await Store.open(db_path)
+
+
+# --- guild links ------------------------------------------------------------------------
+
+
+async def test_upsert_link_changes_only_named_fields(store: Store) -> None:
+    created = await store.upsert_link(
+        GUILD, now=NOW, store_slug="shop", channel_id=5, staff_role_ids=[7, 8]
+    )
+    assert created.paused is False
+    assert created.staff_role_ids == (7, 8)
+    assert created.poll_interval is None
+
+    paused = await store.upsert_link(GUILD, now=NOW + 10, paused=True, poll_interval=12.5)
+    assert paused.store_slug == "shop"
+    assert paused.channel_id == 5
+    assert paused.staff_role_ids == (7, 8)
+    assert paused.paused is True
+    assert paused.poll_interval == 12.5
+    assert (paused.created_at, paused.updated_at) == (NOW, NOW + 10)
+
+    cleared = await store.upsert_link(GUILD, now=NOW + 20, channel_id=None, note_prefix="!!")
+    assert cleared.channel_id is None
+    assert cleared.note_prefix == "!!"
+    assert cleared.paused is True
+    assert await store.get_link(GUILD) == cleared
+    assert await store.get_link(OTHER_GUILD) is None
+
+    await store.upsert_link(OTHER_GUILD, now=NOW)
+    assert [link.guild_id for link in await store.list_links()] == [GUILD, OTHER_GUILD]
+
+
+async def test_delete_link_keeps_or_forgets_tickets(store: Store) -> None:
+    for guild in (GUILD, OTHER_GUILD):
+        await store.upsert_link(guild, now=NOW, store_slug="shop")
+        await add_ticket(store, 1, guild)
+        await store.set_thread(guild, 1, guild * 10, now=NOW)
+        await store.record_post_intent(guild, 1, 100, now=NOW)
+        await store.enqueue_reply(
+            guild,
+            1,
+            channel_id=guild * 10,
+            discord_message_id=guild,
+            author_id=9,
+            content="hi",
+            now=NOW,
+        )
+        await store.set_last_seen_discord_message(guild * 10, 50)
+        await store.record_poll_success(guild, now=NOW, response_ms=10)
+
+    assert await store.delete_link(GUILD, forget_tickets=False) is True
+    assert await store.get_link(GUILD) is None
+    assert await store.get_poll_state(GUILD) is None
+    assert await store.count_tickets(GUILD) == (1, 1)
+
+    assert await store.delete_link(GUILD, forget_tickets=True) is False
+    assert await store.list_tickets(GUILD) == []
+    assert not await store.is_known_message(GUILD, 100)
+    assert await store.get_outbox_by_discord_message(GUILD) is None
+    assert await store.get_last_seen_discord_message(GUILD * 10) is None
+    # The other guild is untouched.
+    assert await store.count_tickets(OTHER_GUILD) == (1, 1)
+    assert await store.is_known_message(OTHER_GUILD, 100)
+    # Queueing its reply (Discord message 222) moved that thread's mark past 50.
+    assert await store.get_last_seen_discord_message(OTHER_GUILD * 10) == OTHER_GUILD
+
+
+# --- tickets ----------------------------------------------------------------------------
+
+
+async def test_tickets_threads_progress_and_counts(store: Store) -> None:
+    await add_ticket(store, 1)
+    await add_ticket(store, 2, status="CLOSED")
+    await add_ticket(store, 3, status="open")
+    await add_ticket(store, 4, OTHER_GUILD)
+    assert await store.count_tickets(GUILD) == (3, 2)
+    assert await store.count_tickets(999) == (0, 0)
+
+    ticket = await store.get_ticket(GUILD, 2)
+    assert ticket is not None
+    assert ticket.thread_id is None  # closed on first sight: recorded without a thread
+    assert not ticket.is_open
+
+    await store.set_thread(GUILD, 1, 500, now=NOW)
+    await store.set_thread(GUILD, 1, 501, now=NOW)  # the old thread was deleted
+    assert await store.get_ticket_by_thread(500) is None
+    found = await store.get_ticket_by_thread(501)
+    assert found is not None
+    assert found.ticket_id == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.set_thread(GUILD, 3, 501, now=NOW)  # one thread, one ticket
+    await store.clear_thread(GUILD, 1, now=NOW)
+    assert await store.get_ticket_by_thread(501) is None
+    with pytest.raises(LookupError):
+        await store.set_thread(GUILD, 404, 1, now=NOW)
+
+    await store.update_sync_progress(
+        GUILD, 1, last_message_id=40, messages_page=3, next_check_at=NOW + 60, quiet_checks=2
+    )
+    await store.update_sync_progress(
+        GUILD, 1, last_message_id=30, messages_page=3, next_check_at=NOW + 90, quiet_checks=3
+    )
+    await store.set_status(GUILD, 1, "CLOSED", now=NOW)
+    # A new listing updates the listing fields and keeps the progress.
+    relisted = await store.record_ticket(
+        GUILD, 1, status="OPEN", title="renamed", sellapp_updated_at="later", now=NOW + 5
+    )
+    assert relisted.title == "renamed"
+    assert relisted.status == "OPEN"
+    assert (relisted.last_message_id, relisted.messages_page) == (40, 3)
+    assert (relisted.next_check_at, relisted.quiet_checks) == (NOW + 90, 3)
+    assert relisted.created_at == NOW
+
+    due = await store.tickets_due(GUILD, now=NOW + 1)
+    assert [t.ticket_id for t in due] == [2, 3]
+    assert [t.ticket_id for t in await store.list_tickets(GUILD)] == [1, 2, 3]
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+async def test_post_intent_then_posted_advances_ticket(store: Store) -> None:
+    await add_ticket(store, 1)
+    assert await store.record_post_intent(GUILD, 1, 10, now=NOW) is True
+    assert await store.record_post_intent(GUILD, 1, 10, now=NOW) is False
+    assert await store.record_post_intent(GUILD, 1, 11, now=NOW) is True
+    assert [m.sellapp_message_id for m in await store.pending_posts(GUILD)] == [10, 11]
+
+    posted = await store.record_posted(GUILD, 10, [900, 901], now=NOW + 1, messages_page=2)
+    assert posted.state == "posted"
+    assert posted.discord_message_ids == (900, 901)
+    ticket = await store.get_ticket(GUILD, 1)
+    assert ticket is not None
+    assert (ticket.last_message_id, ticket.messages_page) == (10, 2)
+    assert [m.sellapp_message_id for m in await store.pending_posts(GUILD)] == [11]
+
+    assert await store.record_outbound_message(GUILD, 1, 12, now=NOW) is True
+    assert await store.record_outbound_message(GUILD, 1, 12, now=NOW) is False
+    assert await store.known_message_ids(GUILD, 1) == {10, 11, 12}
+    assert await store.is_known_message(GUILD, 12)
+    assert not await store.is_known_message(OTHER_GUILD, 12)
+    with pytest.raises(LookupError):
+        await store.record_posted(GUILD, 404, [1], now=NOW)  # never recorded
+    with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on
+        await store.record_post_intent(GUILD, 404, 1, now=NOW)
+
+
+async def test_failed_second_step_of_record_posted_leaves_nothing(
+    store: Store, db_path: Path
+) -> None:
+    await add_ticket(store, 1)
+    await store.record_post_intent(GUILD, 1, 10, now=NOW)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER fail_progress BEFORE UPDATE OF last_message_id ON tickets"
+            " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
+        await store.record_posted(GUILD, 10, [900], now=NOW)
+
+    message = await store.get_message(GUILD, 10)
+    assert message is not None
+    assert (message.state, message.discord_message_ids) == ("pending", ())
+    ticket = await store.get_ticket(GUILD, 1)
+    assert ticket is not None
+    assert ticket.last_message_id == 0
+
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DROP TRIGGER fail_progress")
+    await store.record_posted(GUILD, 10, [900], now=NOW)  # the store is still usable
+    ticket = await store.get_ticket(GUILD, 1)
+    assert ticket is not None
+    assert ticket.last_message_id == 10
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from bot.store import Store
+
+    async def main():
+        store = await Store.open(sys.argv[1])
+        async with store._transaction() as db:
+            await db.execute(
+                "UPDATE messages SET state = 'posted', discord_message_ids = '[900]'"
+                " WHERE sellapp_message_id = 10")
+            await db.execute("UPDATE tickets SET last_message_id = 10")
+            print("mid-transaction", flush=True)
+            await asyncio.sleep(60)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+async def test_process_killed_mid_transaction_leaves_nothing(db_path: Path) -> None:
+    async with await Store.open(db_path) as setup:
+        await add_ticket(setup, 1)
+        await setup.record_post_intent(GUILD, 1, 10, now=NOW)
+
+    proc = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-c", KILLED_WRITER, str(db_path)],
+        stdout=subprocess.PIPE,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.to_thread(proc.stdout.readline)
+        assert line.strip() == b"mid-transaction"
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    async with await Store.open(db_path) as after:
+        message = await after.get_message(GUILD, 10)
+        assert message is not None
+        assert message.state == "pending"
+        ticket = await after.get_ticket(GUILD, 1)
+        assert ticket is not None
+        assert ticket.last_message_id == 0
+
+
+# --- concurrency ------------------------------------------------------------------------
+
+
+async def test_concurrent_writers_on_one_file_record_each_id_once(db_path: Path) -> None:
+    async with await Store.open(db_path) as a, await Store.open(db_path) as b:
+        await add_ticket(a, 1)
+
+        intents = await asyncio.gather(
+            *(s.record_post_intent(GUILD, 1, 10, now=NOW) for _ in range(50) for s in (a, b))
+        )
+        assert intents.count(True) == 1
+
+        replies = await asyncio.gather(
+            *(
+                s.enqueue_reply(
+                    GUILD,
+                    1,
+                    channel_id=5,
+                    discord_message_id=777,
+                    author_id=9,
+                    content="hello",
+                    now=NOW,
+                )
+                for _ in range(50)
+                for s in (a, b)
+            )
+        )
+        assert sum(r is not None for r in replies) == 1
+
+        distinct = await asyncio.gather(
+            *(s.record_post_intent(GUILD, 1, i, now=NOW) for i in range(100, 150) for s in (a, b))
+        )
+        assert distinct.count(True) == 50
+
+    assert raw(db_path, "SELECT count(*) FROM messages WHERE sellapp_message_id = 10") == [(1,)]
+    assert raw(db_path, "SELECT count(*) FROM outbox") == [(1,)]
+    assert raw(db_path, "SELECT count(*) FROM messages") == [(51,)]
+
+
+# --- outbox -----------------------------------------------------------------------------
+
+
+async def enqueue(store: Store, ticket_id: int, discord_id: int, guild_id: int = GUILD) -> int:
+    entry = await store.enqueue_reply(
+        guild_id,
+        ticket_id,
+        channel_id=ticket_id * 10,
+        discord_message_id=discord_id,
+        author_id=9,
+        content=f"reply {discord_id}",
+        now=NOW,
+    )
+    assert entry is not None
+    assert entry.state == "queued"
+    return entry.id
+
+
+async def deliverable(store: Store, now: float = NOW, guild: int | None = GUILD) -> list[int]:
+    return [e.discord_message_id for e in await store.next_deliverable(guild, now=now)]
+
+
+async def test_outbox_delivers_in_order_per_ticket(store: Store) -> None:
+    await add_ticket(store, 1)
+    await add_ticket(store, 2)
+    await add_ticket(store, 3, OTHER_GUILD)
+    a1 = await enqueue(store, 1, 1001)
+    a2 = await enqueue(store, 1, 1002)
+    b1 = await enqueue(store, 2, 2001)
+    await enqueue(store, 3, 3001, OTHER_GUILD)
+    assert (
+        await store.enqueue_reply(
+            GUILD, 1, channel_id=10, discord_message_id=1001, author_id=9, content="x", now=NOW
+        )
+        is None
+    )
+
+    assert await deliverable(store) == [1001, 2001]
+    assert await deliverable(store, guild=None) == [1001, 2001, 3001]
+    assert await deliverable(store, now=NOW - 1) == []
+
+    assert await store.mark_sending(a1, now=NOW) is True
+    assert await store.mark_sending(a1, now=NOW) is False  # already claimed
+    assert await deliverable(store) == [2001]  # a2 waits behind the sending a1
+    assert [e.id for e in await store.entries_in_state("sending")] == [a1]
+
+    assert await store.mark_waiting(a1, "SellApp is down", next_attempt_at=NOW + 30) is True
+    assert await deliverable(store) == [2001]  # a1 not due yet, a2 still behind it
+    assert await deliverable(store, now=NOW + 30) == [1001, 2001]
+
+    assert await store.mark_sending(a1, now=NOW + 30) is True
+    assert await store.mark_delivered(a1, 5555, now=NOW + 31) is True
+    assert await store.mark_delivered(a1, 5555, now=NOW + 31) is False
+    delivered = await store.get_outbox_entry(a1)
+    assert delivered is not None
+    assert (delivered.state, delivered.attempts, delivered.sellapp_message_id) == (
+        "delivered",
+        2,
+        5555,
+    )
+    assert delivered.last_error is None
+    assert delivered.delivered_at == NOW + 31
+    own = await store.get_message(GUILD, 5555)  # so the poller never echoes it
+    assert own is not None
+    assert (own.direction, own.discord_message_ids) == ("outbound", (1001,))
+
+    assert await deliverable(store, now=NOW + 31) == [1002, 2001]
+    assert await store.mark_refused(a2, "The content field is required.") is True
+    assert await store.mark_sending(a2, now=NOW) is False
+    assert await store.mark_delivered(a2, 1, now=NOW) is False
+    assert await deliverable(store, now=NOW + 31) == [2001]
+
+    assert await store.mark_sending(b1, now=NOW) is True
+    assert await store.outbox_counts(GUILD) == {
+        "queued": 0,
+        "sending": 1,
+        "waiting": 0,
+        "delivered": 1,
+        "refused": 1,
+    }
+    found = await store.get_outbox_by_discord_message(1002)
+    assert found is not None
+    assert (found.state, found.last_error) == ("refused", "The content field is required.")
+    assert await store.get_outbox_by_discord_message(42) is None
+
+
+# --- poll state, thread progress, health --------------------------------------------------
+
+
+async def test_poll_state(store: Store) -> None:
+    assert await store.get_poll_state(GUILD) is None
+    await store.record_poll_failure(GUILD, now=NOW, error="SellApp did not answer")
+    failed = await store.record_poll_failure(GUILD, now=NOW + 1, error="still down")
+    assert (failed.consecutive_failures, failed.last_error) == (2, "still down")
+    assert failed.last_success_at is None
+    ok = await store.record_poll_success(GUILD, now=NOW + 2, response_ms=120.5)
+    assert (ok.consecutive_failures, ok.last_error, ok.last_response_ms) == (0, None, 120.5)
+    assert (ok.last_poll_at, ok.last_success_at) == (NOW + 2, NOW + 2)
+    assert await store.get_poll_state(GUILD) == ok
+
+
+async def test_last_seen_discord_message_only_moves_forward(store: Store) -> None:
+    assert await store.get_last_seen_discord_message(5) is None
+    assert await store.set_last_seen_discord_message(5, 100) == 100
+    assert await store.set_last_seen_discord_message(5, 90) == 100
+    assert await store.set_last_seen_discord_message(5, 120) == 120
+    assert await store.get_last_seen_discord_message(5) == 120
+    assert await store.get_last_seen_discord_message(6) is None
+
+
+async def test_writable_check_and_meta(store: Store) -> None:
+    assert await store.writable_check(now=NOW) is True
+    assert await store.get_meta("heartbeat") == repr(NOW)
+    await store.set_meta("k", "v1")
+    await store.set_meta("k", "v2")
+    assert await store.get_meta("k") == "v2"
+    assert await store.get_meta("missing") is None
+
+
+async def test_reset_ticket_thread_starts_over_but_keeps_own_replies(store: Store) -> None:
+    await add_ticket(store, 1)
+    await store.set_thread(GUILD, 1, 500, now=NOW)
+    await store.record_post_intent(GUILD, 1, 10, now=NOW)
+    await store.record_posted(GUILD, 10, [900], now=NOW, messages_page=2)
+    await store.record_outbound_message(GUILD, 1, 11, now=NOW)
+
+    await store.reset_ticket_thread(GUILD, 1, now=NOW + 5)
+    ticket = await store.get_ticket(GUILD, 1)
+    assert ticket is not None
+    assert (ticket.thread_id, ticket.last_message_id, ticket.messages_page) == (None, 0, 1)
+    assert ticket.next_check_at == NOW + 5
+    assert await store.known_message_ids(GUILD, 1) == {11}
+    # Our own reply stays ours, and is due to be shown again in the new thread.
+    (reply,) = await store.pending_posts(GUILD)
+    assert (reply.sellapp_message_id, reply.direction) == (11, "outbound")
+    reposted = await store.record_posted(GUILD, 11, [901], now=NOW + 6)
+    assert (reposted.direction, reposted.discord_message_ids) == ("outbound", (901,))
+    with pytest.raises(LookupError):
+        await store.reset_ticket_thread(GUILD, 404, now=NOW)
+
+
+@pytest.mark.parametrize("ticks", range(8))
+async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: int) -> None:
+    """A poll loop cancelled mid-write (pause, disconnect, shutdown) must leave the shared
+    connection usable: every later write used to fail with 'cannot start a transaction
+    within a transaction'."""
+    await add_ticket(store, 1)
+    task = asyncio.create_task(store.set_thread(GUILD, 1, 500, now=NOW))
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # Whatever the cancelled write did, the store takes new writes and keeps them.
+    await add_ticket(store, 2)
+    await store.set_thread(GUILD, 2, 600, now=NOW)
+    ticket = await store.get_ticket(GUILD, 2)
+    assert ticket is not None and ticket.thread_id == 600
+    assert await store.writable_check()
