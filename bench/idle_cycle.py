@@ -53,7 +53,7 @@ async def naive_cycle(client: SellAppClient) -> None:
 
 
 async def due_open(store: Store, now: float) -> int:
-    return sum(1 for t in await store.list_tickets(GUILD) if t.is_open and t.next_check_at <= now)
+    return sum(1 for t in await store.tickets.all(GUILD) if t.is_open and t.next_check_at <= now)
 
 
 async def measure(

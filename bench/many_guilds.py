@@ -60,7 +60,7 @@ async def seed_links(path: Path, secret: str, guilds: list[tuple[int, int, int, 
     sealer = Sealer(secret)
     async with await Store.open(path) as store:
         for guild_id, channel_id, role_id, slug, key in guilds:
-            await store.upsert_link(
+            await store.links.upsert(
                 guild_id,
                 now=time.time(),
                 store_slug=slug,

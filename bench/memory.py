@@ -24,7 +24,7 @@ async def seed(
     async with await Store.open(path) as store:
         for item, thread_id in zip(listed, threads, strict=True):
             ticket = Ticket.model_validate(item)
-            await store.record_ticket(
+            await store.tickets.record(
                 guild_id,
                 ticket.id,
                 status=ticket.status.value,
@@ -32,7 +32,7 @@ async def seed(
                 sellapp_updated_at=ticket.updated_at.isoformat(),
                 now=0.0,
             )
-            await store.set_thread(guild_id, ticket.id, thread_id, now=0.0)
+            await store.tickets.set_thread(guild_id, ticket.id, thread_id, now=0.0)
 
 
 async def peak_kib(*, tickets: int, cycles: int = 3) -> int:

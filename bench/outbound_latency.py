@@ -126,11 +126,11 @@ async def _drive(
     records = []
     for n in range(tickets):
         made = fake.add_ticket(STORE, messages=["hello"])
-        await store.record_ticket(
+        await store.tickets.record(
             GUILD, made["id"], status="OPEN", title="t", sellapp_updated_at=None, now=0.0
         )
-        await store.set_thread(GUILD, made["id"], 1000 + n, now=0.0)
-        found = await store.get_ticket(GUILD, made["id"])
+        await store.tickets.set_thread(GUILD, made["id"], 1000 + n, now=0.0)
+        found = await store.tickets.get(GUILD, made["id"])
         assert found is not None
         records.append(found)
 

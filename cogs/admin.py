@@ -177,8 +177,8 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         switched = before is not None and before.api_key is not None and before.store_slug != slug
         if switched:
             # Another store: its ticket numbers mean other tickets. Start over cleanly.
-            await self.services.store.forget_tickets(guild_id)
-        await self.services.store.upsert_link(
+            await self.services.store.tickets.forget(guild_id)
+        await self.services.store.links.upsert(
             guild_id, now=time.time(), store_slug=slug, api_key_sealed=sealer.seal(key)
         )
         await self._changed()
@@ -202,7 +202,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         self, interaction: discord.Interaction, forget_tickets: bool = False
     ) -> None:
         guild_id = self._guild(interaction)
-        await self.services.store.delete_link(guild_id, forget_tickets=forget_tickets)
+        await self.services.store.links.delete(guild_id, forget_tickets=forget_tickets)
         await self._changed()
         text = "Disconnected: the SellApp key is forgotten"
         text += " and so are the ticket threads' links." if forget_tickets else "."
@@ -235,7 +235,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
                 f"The bot is missing these permissions in {resolved.mention}: "
                 f"{', '.join(missing)}. Grant them and run this again; nothing was changed."
             )
-        await self.services.store.upsert_link(guild_id, now=time.time(), channel_id=resolved.id)
+        await self.services.store.links.upsert(guild_id, now=time.time(), channel_id=resolved.id)
         await self._changed()
         text = f"Tickets will get threads in {resolved.mention}."
         if resolved.permissions_for(guild.default_role).view_channel:
@@ -255,7 +255,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         if role.guild.id != guild_id or role.is_default():
             raise NotAllowed("Pick a role of this server other than @everyone.")
         roles = await self._staff_roles(guild_id) | {role.id}
-        await self.services.store.upsert_link(guild_id, now=time.time(), staff_role_ids=roles)
+        await self.services.store.links.upsert(guild_id, now=time.time(), staff_role_ids=roles)
         await interaction.response.send_message(
             f"{role.mention} can now answer tickets.", ephemeral=True
         )
@@ -267,7 +267,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         if role.id not in roles:
             raise NotAllowed(f"{role.mention} isn't a staff role.")
         roles.discard(role.id)
-        await self.services.store.upsert_link(guild_id, now=time.time(), staff_role_ids=roles)
+        await self.services.store.links.upsert(guild_id, now=time.time(), staff_role_ids=roles)
         await interaction.response.send_message(
             f"{role.mention} no longer answers tickets.", ephemeral=True
         )
@@ -289,7 +289,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         guild_id = self._guild(interaction)
         if not prefix.strip():
             raise NotAllowed("The prefix can't be only spaces.")
-        await self.services.store.upsert_link(guild_id, now=time.time(), note_prefix=prefix)
+        await self.services.store.links.upsert(guild_id, now=time.time(), note_prefix=prefix)
         await interaction.response.send_message(
             f"Messages starting with `{prefix}` are internal notes now.", ephemeral=True
         )
@@ -301,7 +301,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         self, interaction: discord.Interaction, seconds: app_commands.Range[int, 10, 3600]
     ) -> None:
         guild_id = self._guild(interaction)
-        await self.services.store.upsert_link(
+        await self.services.store.links.upsert(
             guild_id, now=time.time(), poll_interval=float(seconds)
         )
         self.bot.inbound.poll_soon(guild_id)
@@ -312,7 +312,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
     @app_commands.command(name="pause", description="Stop polling SellApp for now")
     async def pause(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild(interaction)
-        await self.services.store.upsert_link(guild_id, now=time.time(), paused=True)
+        await self.services.store.links.upsert(guild_id, now=time.time(), paused=True)
         await self._changed()
         await interaction.response.send_message(
             "Paused: no new tickets or messages come in, and staff replies wait (⏳), "
@@ -323,7 +323,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
     @app_commands.command(name="resume", description="Start polling SellApp again")
     async def resume(self, interaction: discord.Interaction) -> None:
         guild_id = self._guild(interaction)
-        await self.services.store.upsert_link(guild_id, now=time.time(), paused=False)
+        await self.services.store.links.upsert(guild_id, now=time.time(), paused=False)
         await self._changed()
         await interaction.response.send_message("Resumed polling.", ephemeral=True)
 
@@ -356,9 +356,9 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             )
             return
         store = self.services.store
-        poll = await store.get_poll_state(guild_id)
-        counts = await store.count_tickets(guild_id)
-        outbox = await store.outbox_counts(guild_id)
+        poll = await store.state.get_poll_state(guild_id)
+        counts = await store.tickets.count(guild_id)
+        outbox = await store.outbox.counts(guild_id)
         failing = poll is not None and poll.consecutive_failures > 0
         if link.paused:
             state = "⏸️ paused"

@@ -144,17 +144,17 @@ class Inbound(commands.Cog):
                 _count_poll("failed", started)
                 words = explain(exc)
                 log.warning("guild %s: poll failed: %s", link.guild_id, words, extra=_ids(link))
-                await store.record_poll_failure(link.guild_id, now=time.time(), error=words)
+                await store.state.record_poll_failure(link.guild_id, now=time.time(), error=words)
                 return exc
             except Exception:
                 _count_poll("failed", started)
                 log.exception("guild %s: poll failed unexpectedly", link.guild_id, extra=_ids(link))
-                await store.record_poll_failure(
+                await store.state.record_poll_failure(
                     link.guild_id, now=time.time(), error=explain(RuntimeError())
                 )
                 return BridgeError("unexpected error")
             _count_poll("ok", started)
-            await store.record_poll_success(
+            await store.state.record_poll_success(
                 link.guild_id, now=time.time(), response_ms=client.last_response_ms
             )
             log.info(

@@ -213,7 +213,7 @@ class Outbound(commands.Cog):
             except Exception:
                 log.exception("outbound: catch-up failed; retrying")
         for thread_id in list(self._dirty):
-            ticket = await self.services.store.get_ticket_by_thread(thread_id)
+            ticket = await self.services.store.tickets.by_thread(thread_id)
             link = await self.services.links.get(ticket.guild_id) if ticket else None
             if ticket is None or link is None:
                 self._dirty.discard(thread_id)
@@ -225,7 +225,7 @@ class Outbound(commands.Cog):
                 log.exception("outbound: re-reading thread %s failed; retrying", thread_id)
 
     async def _mapped(self, channel_id: int) -> tuple[Ticket, LinkConfig] | None:
-        ticket = await self.services.store.get_ticket_by_thread(channel_id)
+        ticket = await self.services.store.tickets.by_thread(channel_id)
         if ticket is None:
             return None
         link = await self.services.links.get(ticket.guild_id)
@@ -261,7 +261,7 @@ class Outbound(commands.Cog):
         for link in await self.services.links.all():
             if not link.runnable:
                 continue
-            for ticket in await self.services.store.list_tickets(link.guild_id):
+            for ticket in await self.services.store.tickets.all(link.guild_id):
                 if ticket.thread_id is None or not ticket.is_open:
                     continue
                 try:
@@ -286,7 +286,7 @@ class Outbound(commands.Cog):
                 return
         if not isinstance(thread, discord.Thread):
             return
-        last = await self.services.store.get_last_seen_discord_message(thread_id)
+        last = await self.services.store.state.get_last_seen_discord_message(thread_id)
         after = None
         if last is not None:
             # A little before the last message handled: a reply a failed or racing pass

@@ -81,7 +81,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         link = await self._link(interaction)
         record = None
         if isinstance(interaction.channel, discord.Thread):
-            record = await self.services.store.get_ticket_by_thread(interaction.channel.id)
+            record = await self.services.store.tickets.by_thread(interaction.channel.id)
         if record is None or record.guild_id != link.guild_id:
             raise NotAllowed("This isn't a ticket thread. Use it inside a ticket's thread.")
         return link, record, self.services.links.client_for(link)
@@ -104,7 +104,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
             # A reply still on its way would arrive after the close (and be refused).
             store = self.services.store
             for state in ("queued", "sending", "waiting"):
-                entries = await store.entries_in_state(state, link.guild_id)
+                entries = await store.outbox.in_state(state, link.guild_id)
                 if any(e.ticket_id == record.ticket_id for e in entries):
                     raise NotAllowed(
                         "A reply to this ticket is still being sent (⏳). Close it once "
@@ -156,11 +156,11 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         if link.channel_id is None:
             raise NotAllowed("No tickets channel is set yet (/sellapp channel).")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        record = await self.services.store.get_ticket(link.guild_id, ticket_id)
+        record = await self.services.store.tickets.get(link.guild_id, ticket_id)
         if record is None or record.thread_id is None:
             ticket = await self.services.links.client_for(link).get_ticket(ticket_id)
             await self._refresh(link, ticket)
-            record = await self.services.store.get_ticket(link.guild_id, ticket_id)
+            record = await self.services.store.tickets.get(link.guild_id, ticket_id)
         if record is None or record.thread_id is None:
             raise NotAllowed(f"Ticket #{ticket_id} has no thread yet; try again in a moment.")
         await interaction.followup.send(

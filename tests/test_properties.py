@@ -118,7 +118,7 @@ async def _inbound(steps: list[tuple[Any, Any, Any]], text: str) -> None:
                 await world.settle()
                 for ticket_id in tickets:
                     assert world.threads.thread_of(ticket_id).markers() == world.expected(ticket_id)
-                assert await world.store.pending_posts(1) == []
+                assert await world.store.messages.pending_posts(1) == []
             finally:
                 await world.store.close()
 
@@ -142,8 +142,8 @@ OUTBOUND_STEP = st.tuples(
 async def due_now(world: RelayWorld) -> None:
     """Make waiting replies due without moving the clock (adopting a reply compares our
     clock with SellApp's timestamps, so the clock must stay true)."""
-    for entry in await world.store.entries_in_state("waiting"):
-        await world.store.mark_waiting(
+    for entry in await world.store.outbox.in_state("waiting"):
+        await world.store.outbox.mark_waiting(
             entry.id, entry.last_error or "waiting", next_attempt_at=world.clock()
         )
 
@@ -178,16 +178,16 @@ async def _outbound(steps: list[tuple[str, str]]) -> None:
                     elif fault == "stored, answer lost":
                         fake.wrong_shape(path=r"/messages$", method="POST", shape="data_string")
                     elif fault == "crash":
-                        original = world.store.mark_delivered
+                        original = world.store.outbox.mark_delivered
 
                         async def crash(*args: Any, **kwargs: Any) -> Any:
                             raise Crash("after the POST")
 
-                        world.store.mark_delivered = crash  # type: ignore[method-assign]
+                        world.store.outbox.mark_delivered = crash  # type: ignore[method-assign]
                     try:
                         await engine.deliver_due()
                     except Crash:
-                        world.store.mark_delivered = original  # type: ignore[method-assign]
+                        world.store.outbox.mark_delivered = original  # type: ignore[method-assign]
                         engine = await world.restart()
                     await due_now(world)
                 for _ in range(3):

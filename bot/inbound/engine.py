@@ -253,7 +253,7 @@ class InboundSync:
         report: CycleReport,
     ) -> _Job:
         pending: dict[int, set[int]] = {}
-        for row in await self._store.pending_posts(guild_id):
+        for row in await self._store.messages.pending_posts(guild_id):
             pending.setdefault(row.ticket_id, set()).add(row.sellapp_message_id)
         return _Job(guild_id, channel_id, source, interval, report, pending)
 
@@ -277,8 +277,8 @@ class InboundSync:
         async for ticket in source.iter_tickets(limit=100):
             listed[ticket.id] = ticket
         report.tickets_listed = len(listed)
-        recorded = {t.ticket_id: t for t in await self._store.list_tickets(guild_id)}
-        first_link = not await self._store.first_link_done(guild_id)
+        recorded = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
+        first_link = not await self._store.state.first_link_done(guild_id)
         job = await self._job(guild_id, channel_id, source, interval, report)
         now = self._clock()
         work = deque(
@@ -311,7 +311,7 @@ class InboundSync:
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         if first_link:
-            await self._store.mark_first_link_done(guild_id)
+            await self._store.state.mark_first_link_done(guild_id)
         return report
 
     async def _apply_one(self, job: _Job, decision: Decision) -> None:
@@ -344,7 +344,7 @@ class InboundSync:
         Unlike a cycle it always reads the ticket's messages, gives it a thread whatever
         its status, and applies the status SellApp gave."""
         report = CycleReport(tickets_listed=1)
-        record = await self._store.get_ticket(guild_id, ticket.id)
+        record = await self._store.tickets.get(guild_id, ticket.id)
         decision = Decision(
             ticket,
             new=record is None,
@@ -370,7 +370,7 @@ class InboundSync:
                 return
             # Recorded as an open thread-to-be; the real listing is written at the end,
             # so a crash before then makes the next cycle finish the job.
-            await self._store.record_ticket(
+            await self._store.tickets.record(
                 job.guild_id,
                 ticket.id,
                 status=TicketStatus.OPEN.value,
@@ -387,9 +387,9 @@ class InboundSync:
                 job.guild_id,
                 ticket.id,
             )
-            await self._store.reset_ticket_thread(job.guild_id, ticket.id, now=self._clock())
+            await self._store.tickets.reset_thread(job.guild_id, ticket.id, now=self._clock())
             job.pending.pop(ticket.id, None)
-            for row in await self._store.pending_posts(job.guild_id):
+            for row in await self._store.messages.pending_posts(job.guild_id):
                 if row.ticket_id == ticket.id:
                     job.pending.setdefault(ticket.id, set()).add(row.sellapp_message_id)
             record = await self._record(job, ticket.id)
@@ -398,7 +398,7 @@ class InboundSync:
         await self._finish(job, decision, record, outcome)
 
     async def _record(self, job: _Job, ticket_id: int) -> TicketRecord:
-        record = await self._store.get_ticket(job.guild_id, ticket_id)
+        record = await self._store.tickets.get(job.guild_id, ticket_id)
         if record is None:
             raise LookupError(f"ticket {ticket_id} is not recorded")
         return record
@@ -425,7 +425,7 @@ class InboundSync:
             found = await read_new_messages(
                 job.source.list_messages,
                 record,
-                handled=await self._store.known_message_ids(job.guild_id, ticket.id),
+                handled=await self._store.messages.known_ids(job.guild_id, ticket.id),
                 pending=job.pending.get(ticket.id, set()),
             )
             messages, page_hint = found.messages, found.page_hint
@@ -460,13 +460,13 @@ class InboundSync:
                 job.channel_id, thread_name(ticket), ticket_post(ticket)
             )
             log.info("guild %s: ticket %s -> new thread %s", job.guild_id, ticket.id, thread_id)
-        await self._store.set_thread(job.guild_id, ticket.id, thread_id, now=self._clock())
+        await self._store.tickets.set_thread(job.guild_id, ticket.id, thread_id, now=self._clock())
         return thread_id, created
 
     async def _holding(self, guild_id: int) -> set[int]:
         """Tickets with a reply that may have reached SellApp unrecorded."""
-        sending = await self._store.entries_in_state("sending", guild_id)
-        retried = await self._store.entries_in_state("waiting", guild_id)
+        sending = await self._store.outbox.in_state("sending", guild_id)
+        retried = await self._store.outbox.in_state("waiting", guild_id)
         return {e.ticket_id for e in sending} | {e.ticket_id for e in retried if e.attempts}
 
     async def _post_all(
@@ -484,7 +484,7 @@ class InboundSync:
         posted = 0
         holding = await self._holding(job.guild_id) if messages else set()
         for message in messages:
-            row = await self._store.get_message(job.guild_id, message.id)
+            row = await self._store.messages.get(job.guild_id, message.id)
             if row is None:
                 if message.author is Author.STORE and ticket.id in holding:
                     log.info(
@@ -493,7 +493,7 @@ class InboundSync:
                         ticket.id,
                     )
                     return posted, True
-                recorded = await self._store.record_post_intent(
+                recorded = await self._store.messages.record_post_intent(
                     job.guild_id, ticket.id, message.id, now=self._clock()
                 )
                 if not recorded:
@@ -508,7 +508,7 @@ class InboundSync:
             ids = await self._post_parts(
                 thread_id, message, ticket, markers or {}, from_discord=from_discord
             )
-            await self._store.record_posted(
+            await self._store.messages.record_posted(
                 job.guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
             )
             posted += 1
@@ -549,7 +549,7 @@ class InboundSync:
             due = float("inf")
         # Held: the old listing stays, so the next cycle sees it changed and reads on.
         listing = None if outcome.held else _listing(ticket)
-        await self._store.record_check(
+        await self._store.tickets.record_check(
             job.guild_id,
             ticket.id,
             next_check_at=due,
@@ -562,7 +562,7 @@ class InboundSync:
         self, guild_id: int, ticket: Ticket, *, now: float, next_check_at: float | None = None
     ) -> None:
         status, title, updated = _listing(ticket)
-        await self._store.record_ticket(
+        await self._store.tickets.record(
             guild_id,
             ticket.id,
             status=status,

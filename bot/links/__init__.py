@@ -127,11 +127,11 @@ class Links:
         return key, None
 
     async def get(self, guild_id: int) -> LinkConfig | None:
-        return self.resolve(guild_id, await self._store.get_link(guild_id))
+        return self.resolve(guild_id, await self._store.links.get(guild_id))
 
     async def all(self) -> list[LinkConfig]:
         """Every linked guild: those with a stored link, and the settings' default guild."""
-        rows = {row.guild_id: row for row in await self._store.list_links()}
+        rows = {row.guild_id: row for row in await self._store.links.all()}
         ids = set(rows)
         if self._settings.discord_guild_id is not None:
             ids.add(self._settings.discord_guild_id)

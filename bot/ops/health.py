@@ -162,8 +162,8 @@ class HealthChecks:
         for link in await self._links.all():
             if not link.runnable or link.paused:
                 continue
-            row = await self._store.get_link(link.guild_id)
-            state = await self._store.get_poll_state(link.guild_id)
+            row = await self._store.links.get(link.guild_id)
+            state = await self._store.state.get_poll_state(link.guild_id)
             since = max(
                 started,
                 row.updated_at if row else 0.0,

@@ -121,9 +121,9 @@ async def refresh_from_store(store: Store, guild_ids: Iterable[int]) -> None:
     depth = dict.fromkeys(OUTBOX_STATES, 0)
     tracked = still_open = 0
     for guild_id in guild_ids:
-        for state, count in (await store.outbox_counts(guild_id)).items():
+        for state, count in (await store.outbox.counts(guild_id)).items():
             depth[state] += count
-        counts = await store.count_tickets(guild_id)
+        counts = await store.tickets.count(guild_id)
         tracked += counts.tracked
         still_open += counts.open
     for state, count in depth.items():

@@ -294,7 +294,7 @@ class OutboundRelay:
         and a live event can both bring it) and is ignored, unless it is a reply: queueing
         one is idempotent (one outbox entry per Discord message), so a reply that an
         earlier pass missed (an error, a reconnect racing the catch-up) still goes out."""
-        last_seen = await self._store.get_last_seen_discord_message(message.channel_id)
+        last_seen = await self._store.state.get_last_seen_discord_message(message.channel_id)
         verdict = classify(message, link)
         if (
             last_seen is not None
@@ -304,7 +304,7 @@ class OutboundRelay:
             return Ignore("already handled")
         where = (ticket.guild_id, ticket.ticket_id, message.message_id)
         if isinstance(verdict, Relay):
-            entry = await self._store.enqueue_reply(
+            entry = await self._store.outbox.enqueue(
                 ticket.guild_id,
                 ticket.ticket_id,
                 channel_id=message.channel_id,
@@ -318,7 +318,9 @@ class OutboundRelay:
             else:
                 log.info("guild %s: ticket %s: queued reply from message %s", *where)
         else:  # (queueing a reply moves the thread's mark in the same commit)
-            await self._store.set_last_seen_discord_message(message.channel_id, message.message_id)
+            await self._store.state.set_last_seen_discord_message(
+                message.channel_id, message.message_id
+            )
         channel, mid = message.channel_id, message.message_id
         if isinstance(verdict, Relay) and link.paused:
             self._later(mid, lambda: self._react(channel, mid, WAITING))
@@ -336,12 +338,12 @@ class OutboundRelay:
 
         An edit that leaves the relayed text as it was (Discord adding a link preview)
         is not a change."""
-        entry = await self._store.get_outbox_by_discord_message(message_id)
+        entry = await self._store.outbox.by_discord_message(message_id)
         if entry is None or entry.state == "refused":
             return False
         if edited is not None and message_text(edited) == entry.content:
             return False
-        if edited is None and await self._store.withdraw_reply(entry.id, WITHDRAWN):
+        if edited is None and await self._store.outbox.withdraw_reply(entry.id, WITHDRAWN):
             # Deleted before any attempt to send it: it never leaves.
             log.info(
                 "guild %s: ticket %s: queued message %s deleted before sending; withdrawn",
@@ -353,7 +355,7 @@ class OutboundRelay:
             return True
         key = EDIT_WARNED_KEY.format(message_id)
         async with self._edit_lock:
-            if await self._store.get_meta(key) is not None:
+            if await self._store.state.get_meta(key) is not None:
                 return False
             log.info(
                 "guild %s: ticket %s: relayed message %s was %s",
@@ -367,23 +369,23 @@ class OutboundRelay:
             else:
                 await self._react(channel_id, message_id, EDITED)
                 await self._say(channel_id, EDIT_WARNING, message_id)
-            await self._store.set_meta(key, "1")
+            await self._store.state.set_meta(key, "1")
         return True
 
     # --- start ---
 
     async def reconcile_at_start(self) -> None:
         """Settle every entry a crash left ``sending``; show feedback a crash left owed."""
-        for entry in await self._store.entries_in_state("sending"):
+        for entry in await self._store.outbox.in_state("sending"):
             client = await self._clients(entry.guild_id)
             if client is None or not await self._adopt_or_wait(entry, client, why=None):
                 # Not at SellApp (or can't look now): due again at once; a retry of an
                 # entry that was sent before always looks first.
-                await self._store.mark_waiting(
+                await self._store.outbox.mark_waiting(
                     entry.id, entry.last_error or "not sent yet", next_attempt_at=self._clock()
                 )
         for entry_id in await self._owed():
-            found = await self._store.get_outbox_entry(entry_id)
+            found = await self._store.outbox.get(entry_id)
             if found is not None and found.state in ("delivered", "refused"):
                 await self._show_final(found)
             else:
@@ -400,7 +402,7 @@ class OutboundRelay:
         while True:
             due = [
                 e
-                for e in await self._store.next_deliverable(now=self._clock())
+                for e in await self._store.outbox.next_deliverable(now=self._clock())
                 if e.guild_id not in held
             ]
             if not due:
@@ -436,7 +438,7 @@ class OutboundRelay:
         later replies and hold the poller: treat its outcome as unknown, so the next
         attempt looks at SellApp before sending again."""
         stale = self._clock() - STUCK_SENDING
-        for entry in await self._store.entries_in_state("sending"):
+        for entry in await self._store.outbox.in_state("sending"):
             if entry.sent_at is not None and entry.sent_at < stale:
                 log.warning(
                     "guild %s: ticket %s: entry %s was left sending; checking it again",
@@ -444,7 +446,7 @@ class OutboundRelay:
                     entry.ticket_id,
                     entry.id,
                 )
-                await self._store.mark_waiting(
+                await self._store.outbox.mark_waiting(
                     entry.id,
                     entry.last_error or "not confirmed yet",
                     next_attempt_at=self._clock(),
@@ -453,7 +455,7 @@ class OutboundRelay:
     async def _next_wait(self, held: set[int]) -> float | None:
         heads: dict[tuple[int, int], OutboxEntry] = {}
         for state in ("queued", "waiting", "sending"):
-            for e in await self._store.entries_in_state(state):
+            for e in await self._store.outbox.in_state(state):
                 key = (e.guild_id, e.ticket_id)
                 if key not in heads or e.id < heads[key].id:
                     heads[key] = e
@@ -471,7 +473,7 @@ class OutboundRelay:
 
     async def _deliver(self, entry: OutboxEntry, client: ReplyTarget) -> None:
         async with self._parallel:
-            if not await self._store.mark_sending(entry.id, now=self._clock()):
+            if not await self._store.outbox.mark_sending(entry.id, now=self._clock()):
                 return
             # Sent before with an unknown outcome: look before sending again.
             if entry.attempts > 0 and await self._adopt_or_wait(entry, client, why=None):
@@ -540,7 +542,7 @@ class OutboundRelay:
                 created = created.replace(tzinfo=UTC)
             if created.timestamp() < since:
                 continue
-            known = await self._store.get_message(entry.guild_id, message.id)
+            known = await self._store.messages.get(entry.guild_id, message.id)
             if known is not None and known.direction == "outbound":
                 continue  # another reply of ours with the same words
             return message.id
@@ -551,7 +553,7 @@ class OutboundRelay:
     async def _delivered(self, entry: OutboxEntry, sellapp_message_id: int) -> None:
         await self._owe(entry.id)
         now = self._clock()
-        if await self._store.mark_delivered(entry.id, sellapp_message_id, now=now):
+        if await self._store.outbox.mark_delivered(entry.id, sellapp_message_id, now=now):
             # From the moment the reply was queued (the gateway event) to SellApp's answer.
             metrics.relay_latency.observe(max(0.0, now - entry.created_at))
             log.info(
@@ -573,16 +575,16 @@ class OutboundRelay:
             why,
         )
         await self._owe(entry.id)
-        await self._store.mark_refused(entry.id, why)
+        await self._store.outbox.mark_refused(entry.id, why)
         await self._show_final_later(entry.id)
 
     async def _wait(
         self, entry: OutboxEntry, why: str, *, retry_after: float | None = None
     ) -> None:
-        current = await self._store.get_outbox_entry(entry.id)
+        current = await self._store.outbox.get(entry.id)
         attempts = max(current.attempts if current else entry.attempts, 1)
         delay = backoff(attempts, retry_after=retry_after)
-        await self._store.mark_waiting(entry.id, why, next_attempt_at=self._clock() + delay)
+        await self._store.outbox.mark_waiting(entry.id, why, next_attempt_at=self._clock() + delay)
         log.warning(
             "guild %s: ticket %s: message %s waiting %.0f s after attempt %d: %s",
             entry.guild_id,
@@ -596,7 +598,7 @@ class OutboundRelay:
         self._later(mid, lambda: self._react(channel, mid, WAITING))
 
     async def _show_final_later(self, entry_id: int) -> None:
-        found = await self._store.get_outbox_entry(entry_id)
+        found = await self._store.outbox.get(entry_id)
         if found is not None:
             self._later(found.discord_message_id, lambda: self._show_final(found))
 
@@ -615,20 +617,20 @@ class OutboundRelay:
     # --- owed feedback (a crash between the final state and its reaction) ---
 
     async def _owed(self) -> list[int]:
-        raw = await self._store.get_meta(OWED_KEY)
+        raw = await self._store.state.get_meta(OWED_KEY)
         return [int(i) for i in json.loads(raw)] if raw else []
 
     async def _owe(self, entry_id: int) -> None:
         async with self._owed_lock:
             owed = await self._owed()
             if entry_id not in owed:
-                await self._store.set_meta(OWED_KEY, json.dumps([*owed, entry_id]))
+                await self._store.state.set_meta(OWED_KEY, json.dumps([*owed, entry_id]))
 
     async def _drop_owed(self, entry_id: int) -> None:
         async with self._owed_lock:
             owed = await self._owed()
             if entry_id in owed:
-                await self._store.set_meta(OWED_KEY, json.dumps(_without(owed, entry_id)))
+                await self._store.state.set_meta(OWED_KEY, json.dumps(_without(owed, entry_id)))
 
     # --- feedback that never breaks or slows delivery ---
 

@@ -13,7 +13,6 @@ from typing import Any, Literal
 from bot.errors import ChannelUnusable, ThreadGone, ThreadUnusable
 from bot.inbound.render import Marker, Post, read_marker
 from bot.store import Store
-from bot.store.records import Ticket as TicketRecord
 
 When = Literal["before", "after"]
 
@@ -68,6 +67,24 @@ class Injector:
             raise Crash(f"crash {when} {method} (call {n} of {name or 'any'})")
 
 
+def _crashing(injector: Injector, label: str, method: Any) -> Any:
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        injector.before(label)
+        result = await method(*args, **kwargs)
+        injector.after(label)
+        return result
+
+    return wrapped
+
+
+# The engine's writes, by table: each goes through the injector under ``store.<table>.<name>``.
+CRASHING_WRITES = {
+    "tickets": ("record", "set_thread", "reset_thread", "record_check"),
+    "messages": ("record_post_intent", "record_posted"),
+    "state": ("set_meta",),
+}
+
+
 class CrashingStore(Store):
     """The real SQLite store; every write the engine makes goes through the injector."""
 
@@ -76,52 +93,15 @@ class CrashingStore(Store):
     @classmethod
     async def open_with(cls, path: Any, injector: Injector) -> CrashingStore:
         store = await cls.open(path)
-        assert isinstance(store, CrashingStore)
         store.injector = injector
+        for table_name, methods in CRASHING_WRITES.items():
+            table = getattr(store, table_name)
+            for name in methods:
+                label = f"store.{table_name}.{name}"
+                # An instance attribute shadows the method, so calls the table makes to
+                # itself (mark_first_link_done -> set_meta) are counted too.
+                setattr(table, name, _crashing(injector, label, getattr(table, name)))
         return store
-
-    async def record_ticket(self, *args: Any, **kwargs: Any) -> TicketRecord:
-        self.injector.before("store.record_ticket")
-        result = await super().record_ticket(*args, **kwargs)
-        self.injector.after("store.record_ticket")
-        return result
-
-    async def set_thread(self, *args: Any, **kwargs: Any) -> None:
-        self.injector.before("store.set_thread")
-        await super().set_thread(*args, **kwargs)
-        self.injector.after("store.set_thread")
-
-    async def record_post_intent(self, *args: Any, **kwargs: Any) -> bool:
-        self.injector.before("store.record_post_intent")
-        result = await super().record_post_intent(*args, **kwargs)
-        self.injector.after("store.record_post_intent")
-        return result
-
-    async def record_posted(self, *args: Any, **kwargs: Any) -> Any:
-        self.injector.before("store.record_posted")
-        result = await super().record_posted(*args, **kwargs)
-        self.injector.after("store.record_posted")
-        return result
-
-    async def update_sync_progress(self, *args: Any, **kwargs: Any) -> None:
-        self.injector.before("store.update_sync_progress")
-        await super().update_sync_progress(*args, **kwargs)
-        self.injector.after("store.update_sync_progress")
-
-    async def reset_ticket_thread(self, *args: Any, **kwargs: Any) -> None:
-        self.injector.before("store.reset_ticket_thread")
-        await super().reset_ticket_thread(*args, **kwargs)
-        self.injector.after("store.reset_ticket_thread")
-
-    async def record_check(self, *args: Any, **kwargs: Any) -> None:
-        self.injector.before("store.record_check")
-        await super().record_check(*args, **kwargs)
-        self.injector.after("store.record_check")
-
-    async def set_meta(self, key: str, value: str) -> None:
-        self.injector.before("store.set_meta")
-        await super().set_meta(key, value)
-        self.injector.after("store.set_meta")
 
 
 @dataclass

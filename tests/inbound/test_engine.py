@@ -143,7 +143,7 @@ async def test_new_ticket_gets_a_thread_whose_starter_shows_the_ticket(world: Wo
     assert fields["Order"] == "order 42"
     assert fields["Opened"].startswith("<t:")
     assert texts(world, tid) == ["hello"]
-    assert (await world.store.get_ticket(GUILD, tid)).thread_id == thread.id  # type: ignore[union-attr]
+    assert (await world.store.tickets.get(GUILD, tid)).thread_id == thread.id  # type: ignore[union-attr]
 
 
 async def test_messages_are_posted_in_ascending_id_even_from_a_newest_first_list(
@@ -196,7 +196,7 @@ async def test_long_message_is_split_without_losing_a_character_and_cannot_ping(
 
 async def reply_from_discord(world: World, tid: int, content: str, *, deliver: bool) -> int:
     """A staff reply typed in the thread, relayed to SellApp (as bot.outbound.engine would)."""
-    entry = await world.store.enqueue_reply(
+    entry = await world.store.outbox.enqueue(
         GUILD,
         tid,
         channel_id=world.threads.thread_of(tid).id,
@@ -206,10 +206,10 @@ async def reply_from_discord(world: World, tid: int, content: str, *, deliver: b
         now=world.clock(),
     )
     assert entry is not None
-    assert await world.store.mark_sending(entry.id, now=world.clock())
+    assert await world.store.outbox.mark_sending(entry.id, now=world.clock())
     message_id = int(world.fake.add_store_message(STORE, tid, content)["id"])
     if deliver:
-        assert await world.store.mark_delivered(entry.id, message_id, now=world.clock())
+        assert await world.store.outbox.mark_delivered(entry.id, message_id, now=world.clock())
     return message_id
 
 
@@ -250,8 +250,8 @@ async def test_store_messages_are_held_while_a_reply_is_being_sent(world: World)
     await world.cycle()
     assert texts(world, tid) == ["question"]  # may be our reply: wait for the relay
 
-    entry = (await world.store.entries_in_state("sending", GUILD))[0]
-    assert await world.store.mark_delivered(entry.id, ours, now=world.clock())
+    entry = (await world.store.outbox.in_state("sending", GUILD))[0]
+    assert await world.store.outbox.mark_delivered(entry.id, ours, now=world.clock())
     world.clock.advance(INTERVAL)
     await world.cycle()
     assert texts(world, tid) == ["question", "after the reply"]
@@ -313,7 +313,7 @@ async def test_first_link_records_closed_tickets_and_threads_open_ones_oldest_fi
     opened = [world.threads.thread_of(tid) for tid in ids[1::2]]
     assert [t.id for t in opened] == sorted(t.id for t in opened)  # oldest ticket first
     assert not any(world.threads.has_thread(tid) for tid in ids[::2])
-    recorded = {t.ticket_id: t for t in await world.store.list_tickets(GUILD)}
+    recorded = {t.ticket_id: t for t in await world.store.tickets.all(GUILD)}
     assert set(recorded) == set(ids)
     assert all(recorded[tid].thread_id is None for tid in ids[::2])
 
@@ -380,7 +380,7 @@ async def test_a_deleted_thread_is_recreated_with_the_whole_history(world: World
 
     new = world.threads.thread_of(tid)
     assert new.id != old.id
-    assert (await world.store.get_ticket(GUILD, tid)).thread_id == new.id  # type: ignore[union-attr]
+    assert (await world.store.tickets.get(GUILD, tid)).thread_id == new.id  # type: ignore[union-attr]
     assert texts(world, tid) == ["first", "second", "staff answer", "third"]
     assert authors(world, tid)[2] == "🧑‍💼 Staff reply (sent from Discord)"
     assert new.markers() == world.expected(tid)
@@ -409,23 +409,23 @@ async def test_an_unusable_channel_fails_the_cycle_and_nothing_is_lost(world: Wo
 # Everything the first cycle of the crash scenario does, in order. A crash is injected
 # before and after each of these in turn.
 SCENARIO_CALLS = [
-    "store.record_ticket",
+    "store.tickets.record",
     "discord.find_thread",
     "discord.create_thread",
-    "store.set_thread",
-    "store.record_post_intent",
+    "store.tickets.set_thread",
+    "store.messages.record_post_intent",
     "discord.post",
-    "store.record_posted",
-    "store.record_post_intent",
+    "store.messages.record_posted",
+    "store.messages.record_post_intent",
     "discord.post",
     "discord.post",
     "discord.post",
-    "store.record_posted",
-    "store.record_post_intent",
+    "store.messages.record_posted",
+    "store.messages.record_post_intent",
     "discord.post",
-    "store.record_posted",
-    "store.record_check",
-    "store.set_meta",
+    "store.messages.record_posted",
+    "store.tickets.record_check",
+    "store.state.set_meta",
 ]
 CRASH_POINTS = [
     (n, when) for n in range(1, len(SCENARIO_CALLS) + 1) for when in ("before", "after")
@@ -458,8 +458,8 @@ async def test_a_crash_at_any_step_posts_every_message_exactly_once(
 
     thread = world.threads.thread_of(tid)  # exactly one thread
     assert thread.markers() == world.expected(tid)
-    assert (await world.store.get_ticket(GUILD, tid)).thread_id == thread.id  # type: ignore[union-attr]
-    assert await world.store.pending_posts(GUILD) == []
+    assert (await world.store.tickets.get(GUILD, tid)).thread_id == thread.id  # type: ignore[union-attr]
+    assert await world.store.messages.pending_posts(GUILD) == []
 
 
 async def test_a_crash_right_after_creating_the_thread_does_not_create_another(
@@ -506,7 +506,7 @@ async def test_an_idle_cycle_costs_the_list_pages_plus_the_due_open_tickets(worl
     for i in range(n):
         world.ticket(messages=["a", "b"], status="OPEN" if i % 100 == 0 else "CLOSED")
     await world.cycle()
-    open_ids = [t.ticket_id for t in await world.store.list_tickets(GUILD) if t.is_open]
+    open_ids = [t.ticket_id for t in await world.store.tickets.all(GUILD) if t.is_open]
     assert len(open_ids) == 4
 
     reads = []
@@ -545,12 +545,12 @@ async def test_a_new_message_resets_the_backoff(world: World) -> None:
     for _ in range(5):  # quiet checks push the next one far out
         world.clock.advance(INTERVAL * QUIET_CAP_INTERVALS)
         await world.cycle()
-    assert (await world.store.get_ticket(GUILD, tid)).quiet_checks == 5  # type: ignore[union-attr]
+    assert (await world.store.tickets.get(GUILD, tid)).quiet_checks == 5  # type: ignore[union-attr]
 
     world.clock.advance(INTERVAL * QUIET_CAP_INTERVALS)
     world.say(tid, "hello?")
     await world.cycle()
-    record = await world.store.get_ticket(GUILD, tid)
+    record = await world.store.tickets.get(GUILD, tid)
     assert record is not None
     assert record.quiet_checks == 0
     assert record.next_check_at == world.clock() + INTERVAL / 2  # due in the next cycle
@@ -596,8 +596,8 @@ async def test_a_message_held_for_a_reply_in_flight_is_posted_even_if_the_ticket
     await world.cycle()  # held: the dashboard message may be our reply
     assert texts(world, tid) == ["question"]
 
-    entry = (await world.store.entries_in_state("sending", GUILD))[0]
-    assert await world.store.mark_delivered(entry.id, ours, now=world.clock())
+    entry = (await world.store.outbox.in_state("sending", GUILD))[0]
+    assert await world.store.outbox.mark_delivered(entry.id, ours, now=world.clock())
     await world.settle()
     # It used to stay unposted forever: the closed ticket was never read again.
     assert texts(world, tid) == ["question", "typed in the dashboard"]
@@ -608,7 +608,7 @@ async def test_a_message_held_for_a_reply_in_flight_is_posted_even_if_the_ticket
 async def test_relinking_after_forgetting_does_not_post_the_history_again(world: World) -> None:
     tid = world.ticket(messages=["one", "two"])
     await world.cycle()
-    await world.store.forget_tickets(GUILD)  # /sellapp disconnect forget_tickets, or a new store
+    await world.store.tickets.forget(GUILD)  # /sellapp disconnect forget_tickets, or a new store
     world.say(tid, "three")
     await world.cycle()
     assert texts(world, tid) == ["one", "two", "three"]  # used to be one, two, one, two, three

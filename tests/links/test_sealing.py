@@ -51,12 +51,12 @@ async def test_database_file_never_holds_the_raw_key(tmp_path: Path) -> None:
         return Path(f"{db_path}-wal").exists()
 
     async with await Store.open(db_path) as store:
-        await store.upsert_link(1, now=0.0, store_slug="shop", api_key_sealed=sealer.seal(API_KEY))
+        await store.links.upsert(1, now=0.0, store_slug="shop", api_key_sealed=sealer.seal(API_KEY))
         assert has_wal()
         on_disk = files_bytes()
         assert b"shop" in on_disk  # the check can see what was written
         assert needle not in on_disk
-        link = await store.get_link(1)
+        link = await store.links.get(1)
         assert link is not None
         assert link.api_key_sealed is not None
         assert sealer.open(link.api_key_sealed).get_secret_value() == API_KEY

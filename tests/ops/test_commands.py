@@ -294,10 +294,10 @@ async def test_backup_during_writes_is_consistent_and_matches(tmp_path: Path) ->
         while not stop.is_set():
             n += 1
             # One transaction each: the ticket and the counter move together.
-            await store.record_ticket(
+            await store.tickets.record(
                 1, n, status="OPEN", title=f"t{n}", sellapp_updated_at=None, now=float(n)
             )
-            await store.set_meta("written", str(n))
+            await store.state.set_meta("written", str(n))
             await asyncio.sleep(0)
         return n
 
@@ -329,7 +329,7 @@ async def test_backup_during_writes_is_consistent_and_matches(tmp_path: Path) ->
     assert dump(final) == dump(source)
     reopened = await Store.open(final)
     try:
-        assert (await reopened.count_tickets(1)).tracked == written
+        assert (await reopened.tickets.count(1)).tracked == written
     finally:
         await reopened.close()
 
@@ -406,7 +406,7 @@ async def test_health_checks_gateway_then_stale_polls_then_database(env: Env) ->
         assert report.reasons == [
             f"polls: guild {env.guild.id} never polled 31 s ago (limit 30 s: 3 intervals)"
         ]
-        await store.record_poll_failure(env.guild.id, now=clock.now, error="SellApp is down")
+        await store.state.record_poll_failure(env.guild.id, now=clock.now, error="SellApp is down")
         assert (await checks.run()).ok  # a failed poll is still a live poller
         gateway.mark_down()
         clock.now += 5

@@ -227,11 +227,11 @@ class World:
 
     async def ticket(self, thread: int) -> Ticket:
         made = self.fake.add_ticket(STORE, messages=["Where is my order?"])
-        await self.store.record_ticket(
+        await self.store.tickets.record(
             GUILD, made["id"], status="OPEN", title="t", sellapp_updated_at=None, now=0.0
         )
-        await self.store.set_thread(GUILD, made["id"], thread, now=0.0)
-        found = await self.store.get_ticket(GUILD, made["id"])
+        await self.store.tickets.set_thread(GUILD, made["id"], thread, now=0.0)
+        found = await self.store.tickets.get(GUILD, made["id"])
         assert found is not None
         return found
 
@@ -277,7 +277,7 @@ async def test_delivered_once_shows_check_and_is_recorded_as_our_own(world: Worl
     engine = world.engine()
     ticket = await world.ticket(thread=1)
     message = await relay(world, engine, ticket, "It shipped today.")
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.state == "queued"  # written before any send
     assert world.posts() == 0
 
@@ -285,9 +285,9 @@ async def test_delivered_once_shows_check_and_is_recorded_as_our_own(world: Worl
     assert world.posts() == 1
     assert world.store_replies(ticket) == ["It shipped today."]
     assert world.feedback.on(message) == {"✅"}
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.state == "delivered" and entry.sellapp_message_id
-    assert await world.store.is_known_message(GUILD, entry.sellapp_message_id)
+    assert await world.store.messages.get(GUILD, entry.sellapp_message_id) is not None
     assert world.feedback.said == []
 
 
@@ -300,7 +300,7 @@ async def test_unreachable_waits_then_delivers_exactly_once(world: World, status
 
     wait = await deliver(engine)
     assert wait is not None and 4.0 <= wait <= 7.5
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.state == "waiting"
     assert world.feedback.on(message) == {"⏳"}
     assert world.store_replies(ticket) == []
@@ -341,7 +341,7 @@ async def test_422_refused_with_sellapps_words(world: World) -> None:
     [(thread, text, reply_to)] = world.feedback.said
     assert thread == 1 and reply_to == message.message_id
     assert "must not be greater than 10000 characters" in text
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.state == "refused"
     world.clock.advance(LATER)
     await deliver(engine)
@@ -369,7 +369,7 @@ async def test_revoked_key_refused_in_plain_words_without_the_key(world: World) 
     [(_, text, _)] = world.feedback.said
     assert "API key" in text and "reconnect" in text
     assert all(KEY not in said for _, said, _ in world.feedback.said)
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.last_error and KEY not in entry.last_error
 
 
@@ -454,7 +454,7 @@ async def test_feedback_failing_never_loses_or_resends(world: World) -> None:
     await deliver(engine)
     await deliver(engine)
     assert world.posts() == 1
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.state == "delivered"
 
 
@@ -494,13 +494,13 @@ async def test_crash_at_each_step_delivers_exactly_once(
     ticket = await world.ticket(thread=1)
     message = await relay(world, engine, ticket, "Your key is ABC-123.")
     if step == "before mark_sending":
-        crash_before(world.store, "mark_sending")
+        crash_before(world.store.outbox, "mark_sending")
     elif step == "after mark_sending, before the POST":
-        crash_after(world.store, "mark_sending")
+        crash_after(world.store.outbox, "mark_sending")
     elif step == "after the POST reached SellApp, before mark_delivered":
-        crash_before(world.store, "mark_delivered")
+        crash_before(world.store.outbox, "mark_delivered")
     else:
-        crash_after(world.store, "mark_delivered")
+        crash_after(world.store.outbox, "mark_delivered")
     with pytest.raises(Crash):
         await deliver(engine)
     assert world.posts() == posts_before_restart
@@ -512,10 +512,10 @@ async def test_crash_at_each_step_delivers_exactly_once(
     assert world.store_replies(ticket) == ["Your key is ABC-123."]
     assert world.posts() == 1
     assert world.feedback.on(message) == {"✅"}
-    entry = await world.store.get_outbox_by_discord_message(message.message_id)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
     assert entry is not None and entry.state == "delivered"
     assert entry.sellapp_message_id is not None
-    assert await world.store.is_known_message(GUILD, entry.sellapp_message_id)
+    assert await world.store.messages.get(GUILD, entry.sellapp_message_id) is not None
 
 
 async def test_crash_before_refusal_reaction_still_shows_it(world: World) -> None:
@@ -523,7 +523,7 @@ async def test_crash_before_refusal_reaction_still_shows_it(world: World) -> Non
     ticket = await world.ticket(thread=1)
     world.fake.set_ticket_status(STORE, ticket.ticket_id, "CLOSED")
     message = await relay(world, engine, ticket, "Too late")
-    crash_after(world.store, "mark_refused")
+    crash_after(world.store.outbox, "mark_refused")
     with pytest.raises(Crash):
         await deliver(engine)
     engine = await world.restart()
@@ -539,7 +539,7 @@ async def test_identical_earlier_reply_of_ours_is_not_adopted(world: World) -> N
     await relay(world, engine, ticket, "ok")
     await deliver(engine)
     second = await relay(world, engine, ticket, "ok")
-    crash_after(world.store, "mark_sending")
+    crash_after(world.store.outbox, "mark_sending")
     with pytest.raises(Crash):
         await deliver(engine)
     engine = await world.restart()
@@ -612,7 +612,7 @@ async def test_a_reply_whose_outcome_could_not_be_recorded_does_not_block_its_ti
     engine = world.engine()
     ticket = await world.ticket(thread=1)
     first = await relay(world, engine, ticket, "First answer.")
-    real = world.store.mark_delivered
+    real = world.store.outbox.mark_delivered
     failures = iter([sqlite3.OperationalError("disk I/O error")])
 
     async def flaky(*args: Any, **kwargs: Any) -> bool:
@@ -621,7 +621,7 @@ async def test_a_reply_whose_outcome_could_not_be_recorded_does_not_block_its_ti
             raise error
         return await real(*args, **kwargs)
 
-    world.store.mark_delivered = flaky  # type: ignore[method-assign]
+    world.store.outbox.mark_delivered = flaky  # type: ignore[method-assign]
     await deliver(engine)  # the POST reached SellApp; recording it failed
     second = await relay(world, engine, ticket, "Second answer.")
     await deliver(engine)

@@ -43,7 +43,7 @@ def raw(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 async def add_ticket(store: Store, ticket_id: int, guild_id: int = GUILD, **kw: object) -> None:
-    await store.record_ticket(
+    await store.tickets.record(
         guild_id,
         ticket_id,
         status=str(kw.get("status", "OPEN")),
@@ -51,6 +51,23 @@ async def add_ticket(store: Store, ticket_id: int, guild_id: int = GUILD, **kw: 
         sellapp_updated_at="2024-01-01T00:00:00.000000Z",
         now=NOW,
     )
+
+
+async def own_reply(store: Store, ticket_id: int, sellapp_message_id: int) -> None:
+    """A staff reply delivered the live way: queued, claimed, delivered (which records the
+    SellApp message as our own)."""
+    entry = await store.outbox.enqueue(
+        GUILD,
+        ticket_id,
+        channel_id=7,
+        discord_message_id=sellapp_message_id * 1000,
+        author_id=9,
+        content="reply",
+        now=NOW,
+    )
+    assert entry is not None
+    assert await store.outbox.mark_sending(entry.id, now=NOW)
+    assert await store.outbox.mark_delivered(entry.id, sellapp_message_id, now=NOW)
 
 
 # --- migrations -------------------------------------------------------------------------
@@ -66,10 +83,10 @@ async def test_open_creates_folder_and_schema(store: Store, db_path: Path) -> No
 
 async def test_reopening_keeps_data_and_version(db_path: Path) -> None:
     async with await Store.open(db_path) as first:
-        await first.upsert_link(GUILD, now=NOW, store_slug="shop")
+        await first.links.upsert(GUILD, now=NOW, store_slug="shop")
     async with await Store.open(db_path) as second:
         assert await second.schema_version() == len(load_migrations())
-        link = await second.get_link(GUILD)
+        link = await second.links.get(GUILD)
         assert link is not None
         assert link.store_slug == "shop"
     assert raw(db_path, "PRAGMA user_version") == [(len(load_migrations()),)]
@@ -88,7 +105,7 @@ async def test_two_stores_opening_a_fresh_file_at_once(db_path: Path) -> None:
 async def test_memory_database_works() -> None:
     async with await Store.open(":memory:") as mem:
         await add_ticket(mem, 1)
-        assert await mem.count_tickets(GUILD) == (1, 1)
+        assert await mem.tickets.count(GUILD) == (1, 1)
 
 
 async def test_database_from_a_newer_version_is_refused(db_path: Path) -> None:
@@ -104,14 +121,14 @@ async def test_database_from_a_newer_version_is_refused(db_path: Path) -> None:
 
 
 async def test_upsert_link_changes_only_named_fields(store: Store) -> None:
-    created = await store.upsert_link(
+    created = await store.links.upsert(
         GUILD, now=NOW, store_slug="shop", channel_id=5, staff_role_ids=[7, 8]
     )
     assert created.paused is False
     assert created.staff_role_ids == (7, 8)
     assert created.poll_interval is None
 
-    paused = await store.upsert_link(GUILD, now=NOW + 10, paused=True, poll_interval=12.5)
+    paused = await store.links.upsert(GUILD, now=NOW + 10, paused=True, poll_interval=12.5)
     assert paused.store_slug == "shop"
     assert paused.channel_id == 5
     assert paused.staff_role_ids == (7, 8)
@@ -119,24 +136,24 @@ async def test_upsert_link_changes_only_named_fields(store: Store) -> None:
     assert paused.poll_interval == 12.5
     assert (paused.created_at, paused.updated_at) == (NOW, NOW + 10)
 
-    cleared = await store.upsert_link(GUILD, now=NOW + 20, channel_id=None, note_prefix="!!")
+    cleared = await store.links.upsert(GUILD, now=NOW + 20, channel_id=None, note_prefix="!!")
     assert cleared.channel_id is None
     assert cleared.note_prefix == "!!"
     assert cleared.paused is True
-    assert await store.get_link(GUILD) == cleared
-    assert await store.get_link(OTHER_GUILD) is None
+    assert await store.links.get(GUILD) == cleared
+    assert await store.links.get(OTHER_GUILD) is None
 
-    await store.upsert_link(OTHER_GUILD, now=NOW)
-    assert [link.guild_id for link in await store.list_links()] == [GUILD, OTHER_GUILD]
+    await store.links.upsert(OTHER_GUILD, now=NOW)
+    assert [link.guild_id for link in await store.links.all()] == [GUILD, OTHER_GUILD]
 
 
 async def test_delete_link_keeps_or_forgets_tickets(store: Store) -> None:
     for guild in (GUILD, OTHER_GUILD):
-        await store.upsert_link(guild, now=NOW, store_slug="shop")
+        await store.links.upsert(guild, now=NOW, store_slug="shop")
         await add_ticket(store, 1, guild)
-        await store.set_thread(guild, 1, guild * 10, now=NOW)
-        await store.record_post_intent(guild, 1, 100, now=NOW)
-        await store.enqueue_reply(
+        await store.tickets.set_thread(guild, 1, guild * 10, now=NOW)
+        await store.messages.record_post_intent(guild, 1, 100, now=NOW)
+        await store.outbox.enqueue(
             guild,
             1,
             channel_id=guild * 10,
@@ -145,24 +162,24 @@ async def test_delete_link_keeps_or_forgets_tickets(store: Store) -> None:
             content="hi",
             now=NOW,
         )
-        await store.set_last_seen_discord_message(guild * 10, 50)
-        await store.record_poll_success(guild, now=NOW, response_ms=10)
+        await store.state.set_last_seen_discord_message(guild * 10, 50)
+        await store.state.record_poll_success(guild, now=NOW, response_ms=10)
 
-    assert await store.delete_link(GUILD, forget_tickets=False) is True
-    assert await store.get_link(GUILD) is None
-    assert await store.get_poll_state(GUILD) is None
-    assert await store.count_tickets(GUILD) == (1, 1)
+    assert await store.links.delete(GUILD, forget_tickets=False) is True
+    assert await store.links.get(GUILD) is None
+    assert await store.state.get_poll_state(GUILD) is None
+    assert await store.tickets.count(GUILD) == (1, 1)
 
-    assert await store.delete_link(GUILD, forget_tickets=True) is False
-    assert await store.list_tickets(GUILD) == []
-    assert not await store.is_known_message(GUILD, 100)
-    assert await store.get_outbox_by_discord_message(GUILD) is None
-    assert await store.get_last_seen_discord_message(GUILD * 10) is None
+    assert await store.links.delete(GUILD, forget_tickets=True) is False
+    assert await store.tickets.all(GUILD) == []
+    assert await store.messages.get(GUILD, 100) is None
+    assert await store.outbox.by_discord_message(GUILD) is None
+    assert await store.state.get_last_seen_discord_message(GUILD * 10) is None
     # The other guild is untouched.
-    assert await store.count_tickets(OTHER_GUILD) == (1, 1)
-    assert await store.is_known_message(OTHER_GUILD, 100)
+    assert await store.tickets.count(OTHER_GUILD) == (1, 1)
+    assert await store.messages.get(OTHER_GUILD, 100) is not None
     # Queueing its reply (Discord message 222) moved that thread's mark past 50.
-    assert await store.get_last_seen_discord_message(OTHER_GUILD * 10) == OTHER_GUILD
+    assert await store.state.get_last_seen_discord_message(OTHER_GUILD * 10) == OTHER_GUILD
 
 
 # --- tickets ----------------------------------------------------------------------------
@@ -173,36 +190,37 @@ async def test_tickets_threads_progress_and_counts(store: Store) -> None:
     await add_ticket(store, 2, status="CLOSED")
     await add_ticket(store, 3, status="open")
     await add_ticket(store, 4, OTHER_GUILD)
-    assert await store.count_tickets(GUILD) == (3, 2)
-    assert await store.count_tickets(999) == (0, 0)
+    assert await store.tickets.count(GUILD) == (3, 2)
+    assert await store.tickets.count(999) == (0, 0)
 
-    ticket = await store.get_ticket(GUILD, 2)
+    ticket = await store.tickets.get(GUILD, 2)
     assert ticket is not None
     assert ticket.thread_id is None  # closed on first sight: recorded without a thread
     assert not ticket.is_open
 
-    await store.set_thread(GUILD, 1, 500, now=NOW)
-    await store.set_thread(GUILD, 1, 501, now=NOW)  # the old thread was deleted
-    assert await store.get_ticket_by_thread(500) is None
-    found = await store.get_ticket_by_thread(501)
+    await store.tickets.set_thread(GUILD, 1, 500, now=NOW)
+    await store.tickets.set_thread(GUILD, 1, 501, now=NOW)  # the old thread was deleted
+    assert await store.tickets.by_thread(500) is None
+    found = await store.tickets.by_thread(501)
     assert found is not None
     assert found.ticket_id == 1
     with pytest.raises(sqlite3.IntegrityError):
-        await store.set_thread(GUILD, 3, 501, now=NOW)  # one thread, one ticket
-    await store.clear_thread(GUILD, 1, now=NOW)
-    assert await store.get_ticket_by_thread(501) is None
+        await store.tickets.set_thread(GUILD, 3, 501, now=NOW)  # one thread, one ticket
     with pytest.raises(LookupError):
-        await store.set_thread(GUILD, 404, 1, now=NOW)
+        await store.tickets.set_thread(GUILD, 404, 1, now=NOW)
 
-    await store.update_sync_progress(
-        GUILD, 1, last_message_id=40, messages_page=3, next_check_at=NOW + 60, quiet_checks=2
+    await store.messages.record_post_intent(GUILD, 1, 40, now=NOW)
+    await store.messages.record_posted(GUILD, 40, [940], now=NOW, messages_page=3)
+    await store.messages.record_post_intent(GUILD, 1, 30, now=NOW)
+    await store.messages.record_posted(GUILD, 30, [930], now=NOW)  # never moves back
+    await store.tickets.record_check(
+        GUILD, 1, next_check_at=NOW + 90, quiet_checks=3, now=NOW, listing=("CLOSED", "t", None)
     )
-    await store.update_sync_progress(
-        GUILD, 1, last_message_id=30, messages_page=3, next_check_at=NOW + 90, quiet_checks=3
-    )
-    await store.set_status(GUILD, 1, "CLOSED", now=NOW)
+    closed = await store.tickets.get(GUILD, 1)
+    assert closed is not None
+    assert closed.status == "CLOSED"
     # A new listing updates the listing fields and keeps the progress.
-    relisted = await store.record_ticket(
+    relisted = await store.tickets.record(
         GUILD, 1, status="OPEN", title="renamed", sellapp_updated_at="later", now=NOW + 5
     )
     assert relisted.title == "renamed"
@@ -211,9 +229,7 @@ async def test_tickets_threads_progress_and_counts(store: Store) -> None:
     assert (relisted.next_check_at, relisted.quiet_checks) == (NOW + 90, 3)
     assert relisted.created_at == NOW
 
-    due = await store.tickets_due(GUILD, now=NOW + 1)
-    assert [t.ticket_id for t in due] == [2, 3]
-    assert [t.ticket_id for t in await store.list_tickets(GUILD)] == [1, 2, 3]
+    assert [t.ticket_id for t in await store.tickets.all(GUILD)] == [1, 2, 3]
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -221,54 +237,53 @@ async def test_tickets_threads_progress_and_counts(store: Store) -> None:
 
 async def test_post_intent_then_posted_advances_ticket(store: Store) -> None:
     await add_ticket(store, 1)
-    assert await store.record_post_intent(GUILD, 1, 10, now=NOW) is True
-    assert await store.record_post_intent(GUILD, 1, 10, now=NOW) is False
-    assert await store.record_post_intent(GUILD, 1, 11, now=NOW) is True
-    assert [m.sellapp_message_id for m in await store.pending_posts(GUILD)] == [10, 11]
+    assert await store.messages.record_post_intent(GUILD, 1, 10, now=NOW) is True
+    assert await store.messages.record_post_intent(GUILD, 1, 10, now=NOW) is False
+    assert await store.messages.record_post_intent(GUILD, 1, 11, now=NOW) is True
+    assert [m.sellapp_message_id for m in await store.messages.pending_posts(GUILD)] == [10, 11]
 
-    posted = await store.record_posted(GUILD, 10, [900, 901], now=NOW + 1, messages_page=2)
+    posted = await store.messages.record_posted(GUILD, 10, [900, 901], now=NOW + 1, messages_page=2)
     assert posted.state == "posted"
     assert posted.discord_message_ids == (900, 901)
-    ticket = await store.get_ticket(GUILD, 1)
+    ticket = await store.tickets.get(GUILD, 1)
     assert ticket is not None
     assert (ticket.last_message_id, ticket.messages_page) == (10, 2)
-    assert [m.sellapp_message_id for m in await store.pending_posts(GUILD)] == [11]
+    assert [m.sellapp_message_id for m in await store.messages.pending_posts(GUILD)] == [11]
 
-    assert await store.record_outbound_message(GUILD, 1, 12, now=NOW) is True
-    assert await store.record_outbound_message(GUILD, 1, 12, now=NOW) is False
-    assert await store.known_message_ids(GUILD, 1) == {10, 11, 12}
-    assert await store.is_known_message(GUILD, 12)
-    assert not await store.is_known_message(OTHER_GUILD, 12)
+    await own_reply(store, 1, 12)
+    assert await store.messages.known_ids(GUILD, 1) == {10, 11, 12}
+    assert await store.messages.get(GUILD, 12) is not None
+    assert await store.messages.get(OTHER_GUILD, 12) is None
     with pytest.raises(LookupError):
-        await store.record_posted(GUILD, 404, [1], now=NOW)  # never recorded
+        await store.messages.record_posted(GUILD, 404, [1], now=NOW)  # never recorded
     with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on
-        await store.record_post_intent(GUILD, 404, 1, now=NOW)
+        await store.messages.record_post_intent(GUILD, 404, 1, now=NOW)
 
 
 async def test_failed_second_step_of_record_posted_leaves_nothing(
     store: Store, db_path: Path
 ) -> None:
     await add_ticket(store, 1)
-    await store.record_post_intent(GUILD, 1, 10, now=NOW)
+    await store.messages.record_post_intent(GUILD, 1, 10, now=NOW)
     with sqlite3.connect(db_path) as conn:
         conn.execute(
             "CREATE TRIGGER fail_progress BEFORE UPDATE OF last_message_id ON tickets"
             " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
         )
     with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
-        await store.record_posted(GUILD, 10, [900], now=NOW)
+        await store.messages.record_posted(GUILD, 10, [900], now=NOW)
 
-    message = await store.get_message(GUILD, 10)
+    message = await store.messages.get(GUILD, 10)
     assert message is not None
     assert (message.state, message.discord_message_ids) == ("pending", ())
-    ticket = await store.get_ticket(GUILD, 1)
+    ticket = await store.tickets.get(GUILD, 1)
     assert ticket is not None
     assert ticket.last_message_id == 0
 
     with sqlite3.connect(db_path) as conn:
         conn.execute("DROP TRIGGER fail_progress")
-    await store.record_posted(GUILD, 10, [900], now=NOW)  # the store is still usable
-    ticket = await store.get_ticket(GUILD, 1)
+    await store.messages.record_posted(GUILD, 10, [900], now=NOW)  # the store is still usable
+    ticket = await store.tickets.get(GUILD, 1)
     assert ticket is not None
     assert ticket.last_message_id == 10
 
@@ -280,7 +295,7 @@ KILLED_WRITER = textwrap.dedent(
 
     async def main():
         store = await Store.open(sys.argv[1])
-        async with store._transaction() as db:
+        async with store._db.transaction() as db:
             await db.execute(
                 "UPDATE messages SET state = 'posted', discord_message_ids = '[900]'"
                 " WHERE sellapp_message_id = 10")
@@ -297,7 +312,7 @@ KILLED_WRITER = textwrap.dedent(
 async def test_process_killed_mid_transaction_leaves_nothing(db_path: Path) -> None:
     async with await Store.open(db_path) as setup:
         await add_ticket(setup, 1)
-        await setup.record_post_intent(GUILD, 1, 10, now=NOW)
+        await setup.messages.record_post_intent(GUILD, 1, 10, now=NOW)
 
     proc = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-c", KILLED_WRITER, str(db_path)],
@@ -318,10 +333,10 @@ async def test_process_killed_mid_transaction_leaves_nothing(db_path: Path) -> N
             proc.stdout.close()
 
     async with await Store.open(db_path) as after:
-        message = await after.get_message(GUILD, 10)
+        message = await after.messages.get(GUILD, 10)
         assert message is not None
         assert message.state == "pending"
-        ticket = await after.get_ticket(GUILD, 1)
+        ticket = await after.tickets.get(GUILD, 1)
         assert ticket is not None
         assert ticket.last_message_id == 0
 
@@ -334,13 +349,17 @@ async def test_concurrent_writers_on_one_file_record_each_id_once(db_path: Path)
         await add_ticket(a, 1)
 
         intents = await asyncio.gather(
-            *(s.record_post_intent(GUILD, 1, 10, now=NOW) for _ in range(50) for s in (a, b))
+            *(
+                s.messages.record_post_intent(GUILD, 1, 10, now=NOW)
+                for _ in range(50)
+                for s in (a, b)
+            )
         )
         assert intents.count(True) == 1
 
         replies = await asyncio.gather(
             *(
-                s.enqueue_reply(
+                s.outbox.enqueue(
                     GUILD,
                     1,
                     channel_id=5,
@@ -356,7 +375,11 @@ async def test_concurrent_writers_on_one_file_record_each_id_once(db_path: Path)
         assert sum(r is not None for r in replies) == 1
 
         distinct = await asyncio.gather(
-            *(s.record_post_intent(GUILD, 1, i, now=NOW) for i in range(100, 150) for s in (a, b))
+            *(
+                s.messages.record_post_intent(GUILD, 1, i, now=NOW)
+                for i in range(100, 150)
+                for s in (a, b)
+            )
         )
         assert distinct.count(True) == 50
 
@@ -369,7 +392,7 @@ async def test_concurrent_writers_on_one_file_record_each_id_once(db_path: Path)
 
 
 async def enqueue(store: Store, ticket_id: int, discord_id: int, guild_id: int = GUILD) -> int:
-    entry = await store.enqueue_reply(
+    entry = await store.outbox.enqueue(
         guild_id,
         ticket_id,
         channel_id=ticket_id * 10,
@@ -384,7 +407,7 @@ async def enqueue(store: Store, ticket_id: int, discord_id: int, guild_id: int =
 
 
 async def deliverable(store: Store, now: float = NOW, guild: int | None = GUILD) -> list[int]:
-    return [e.discord_message_id for e in await store.next_deliverable(guild, now=now)]
+    return [e.discord_message_id for e in await store.outbox.next_deliverable(guild, now=now)]
 
 
 async def test_outbox_delivers_in_order_per_ticket(store: Store) -> None:
@@ -396,7 +419,7 @@ async def test_outbox_delivers_in_order_per_ticket(store: Store) -> None:
     b1 = await enqueue(store, 2, 2001)
     await enqueue(store, 3, 3001, OTHER_GUILD)
     assert (
-        await store.enqueue_reply(
+        await store.outbox.enqueue(
             GUILD, 1, channel_id=10, discord_message_id=1001, author_id=9, content="x", now=NOW
         )
         is None
@@ -406,19 +429,19 @@ async def test_outbox_delivers_in_order_per_ticket(store: Store) -> None:
     assert await deliverable(store, guild=None) == [1001, 2001, 3001]
     assert await deliverable(store, now=NOW - 1) == []
 
-    assert await store.mark_sending(a1, now=NOW) is True
-    assert await store.mark_sending(a1, now=NOW) is False  # already claimed
+    assert await store.outbox.mark_sending(a1, now=NOW) is True
+    assert await store.outbox.mark_sending(a1, now=NOW) is False  # already claimed
     assert await deliverable(store) == [2001]  # a2 waits behind the sending a1
-    assert [e.id for e in await store.entries_in_state("sending")] == [a1]
+    assert [e.id for e in await store.outbox.in_state("sending")] == [a1]
 
-    assert await store.mark_waiting(a1, "SellApp is down", next_attempt_at=NOW + 30) is True
+    assert await store.outbox.mark_waiting(a1, "SellApp is down", next_attempt_at=NOW + 30) is True
     assert await deliverable(store) == [2001]  # a1 not due yet, a2 still behind it
     assert await deliverable(store, now=NOW + 30) == [1001, 2001]
 
-    assert await store.mark_sending(a1, now=NOW + 30) is True
-    assert await store.mark_delivered(a1, 5555, now=NOW + 31) is True
-    assert await store.mark_delivered(a1, 5555, now=NOW + 31) is False
-    delivered = await store.get_outbox_entry(a1)
+    assert await store.outbox.mark_sending(a1, now=NOW + 30) is True
+    assert await store.outbox.mark_delivered(a1, 5555, now=NOW + 31) is True
+    assert await store.outbox.mark_delivered(a1, 5555, now=NOW + 31) is False
+    delivered = await store.outbox.get(a1)
     assert delivered is not None
     assert (delivered.state, delivered.attempts, delivered.sellapp_message_id) == (
         "delivered",
@@ -427,83 +450,83 @@ async def test_outbox_delivers_in_order_per_ticket(store: Store) -> None:
     )
     assert delivered.last_error is None
     assert delivered.delivered_at == NOW + 31
-    own = await store.get_message(GUILD, 5555)  # so the poller never echoes it
+    own = await store.messages.get(GUILD, 5555)  # so the poller never echoes it
     assert own is not None
     assert (own.direction, own.discord_message_ids) == ("outbound", (1001,))
 
     assert await deliverable(store, now=NOW + 31) == [1002, 2001]
-    assert await store.mark_refused(a2, "The content field is required.") is True
-    assert await store.mark_sending(a2, now=NOW) is False
-    assert await store.mark_delivered(a2, 1, now=NOW) is False
+    assert await store.outbox.mark_refused(a2, "The content field is required.") is True
+    assert await store.outbox.mark_sending(a2, now=NOW) is False
+    assert await store.outbox.mark_delivered(a2, 1, now=NOW) is False
     assert await deliverable(store, now=NOW + 31) == [2001]
 
-    assert await store.mark_sending(b1, now=NOW) is True
-    assert await store.outbox_counts(GUILD) == {
+    assert await store.outbox.mark_sending(b1, now=NOW) is True
+    assert await store.outbox.counts(GUILD) == {
         "queued": 0,
         "sending": 1,
         "waiting": 0,
         "delivered": 1,
         "refused": 1,
     }
-    found = await store.get_outbox_by_discord_message(1002)
+    found = await store.outbox.by_discord_message(1002)
     assert found is not None
     assert (found.state, found.last_error) == ("refused", "The content field is required.")
-    assert await store.get_outbox_by_discord_message(42) is None
+    assert await store.outbox.by_discord_message(42) is None
 
 
 # --- poll state, thread progress, health --------------------------------------------------
 
 
 async def test_poll_state(store: Store) -> None:
-    assert await store.get_poll_state(GUILD) is None
-    await store.record_poll_failure(GUILD, now=NOW, error="SellApp did not answer")
-    failed = await store.record_poll_failure(GUILD, now=NOW + 1, error="still down")
+    assert await store.state.get_poll_state(GUILD) is None
+    await store.state.record_poll_failure(GUILD, now=NOW, error="SellApp did not answer")
+    failed = await store.state.record_poll_failure(GUILD, now=NOW + 1, error="still down")
     assert (failed.consecutive_failures, failed.last_error) == (2, "still down")
     assert failed.last_success_at is None
-    ok = await store.record_poll_success(GUILD, now=NOW + 2, response_ms=120.5)
+    ok = await store.state.record_poll_success(GUILD, now=NOW + 2, response_ms=120.5)
     assert (ok.consecutive_failures, ok.last_error, ok.last_response_ms) == (0, None, 120.5)
     assert (ok.last_poll_at, ok.last_success_at) == (NOW + 2, NOW + 2)
-    assert await store.get_poll_state(GUILD) == ok
+    assert await store.state.get_poll_state(GUILD) == ok
 
 
 async def test_last_seen_discord_message_only_moves_forward(store: Store) -> None:
-    assert await store.get_last_seen_discord_message(5) is None
-    assert await store.set_last_seen_discord_message(5, 100) == 100
-    assert await store.set_last_seen_discord_message(5, 90) == 100
-    assert await store.set_last_seen_discord_message(5, 120) == 120
-    assert await store.get_last_seen_discord_message(5) == 120
-    assert await store.get_last_seen_discord_message(6) is None
+    assert await store.state.get_last_seen_discord_message(5) is None
+    assert await store.state.set_last_seen_discord_message(5, 100) == 100
+    assert await store.state.set_last_seen_discord_message(5, 90) == 100
+    assert await store.state.set_last_seen_discord_message(5, 120) == 120
+    assert await store.state.get_last_seen_discord_message(5) == 120
+    assert await store.state.get_last_seen_discord_message(6) is None
 
 
 async def test_writable_check_and_meta(store: Store) -> None:
     assert await store.writable_check(now=NOW) is True
-    assert await store.get_meta("heartbeat") == repr(NOW)
-    await store.set_meta("k", "v1")
-    await store.set_meta("k", "v2")
-    assert await store.get_meta("k") == "v2"
-    assert await store.get_meta("missing") is None
+    assert await store.state.get_meta("heartbeat") == repr(NOW)
+    await store.state.set_meta("k", "v1")
+    await store.state.set_meta("k", "v2")
+    assert await store.state.get_meta("k") == "v2"
+    assert await store.state.get_meta("missing") is None
 
 
 async def test_reset_ticket_thread_starts_over_but_keeps_own_replies(store: Store) -> None:
     await add_ticket(store, 1)
-    await store.set_thread(GUILD, 1, 500, now=NOW)
-    await store.record_post_intent(GUILD, 1, 10, now=NOW)
-    await store.record_posted(GUILD, 10, [900], now=NOW, messages_page=2)
-    await store.record_outbound_message(GUILD, 1, 11, now=NOW)
+    await store.tickets.set_thread(GUILD, 1, 500, now=NOW)
+    await store.messages.record_post_intent(GUILD, 1, 10, now=NOW)
+    await store.messages.record_posted(GUILD, 10, [900], now=NOW, messages_page=2)
+    await own_reply(store, 1, 11)
 
-    await store.reset_ticket_thread(GUILD, 1, now=NOW + 5)
-    ticket = await store.get_ticket(GUILD, 1)
+    await store.tickets.reset_thread(GUILD, 1, now=NOW + 5)
+    ticket = await store.tickets.get(GUILD, 1)
     assert ticket is not None
     assert (ticket.thread_id, ticket.last_message_id, ticket.messages_page) == (None, 0, 1)
     assert ticket.next_check_at == NOW + 5
-    assert await store.known_message_ids(GUILD, 1) == {11}
+    assert await store.messages.known_ids(GUILD, 1) == {11}
     # Our own reply stays ours, and is due to be shown again in the new thread.
-    (reply,) = await store.pending_posts(GUILD)
+    (reply,) = await store.messages.pending_posts(GUILD)
     assert (reply.sellapp_message_id, reply.direction) == (11, "outbound")
-    reposted = await store.record_posted(GUILD, 11, [901], now=NOW + 6)
+    reposted = await store.messages.record_posted(GUILD, 11, [901], now=NOW + 6)
     assert (reposted.direction, reposted.discord_message_ids) == ("outbound", (901,))
     with pytest.raises(LookupError):
-        await store.reset_ticket_thread(GUILD, 404, now=NOW)
+        await store.tickets.reset_thread(GUILD, 404, now=NOW)
 
 
 @pytest.mark.parametrize("ticks", range(8))
@@ -512,7 +535,7 @@ async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: i
     connection usable: every later write used to fail with 'cannot start a transaction
     within a transaction'."""
     await add_ticket(store, 1)
-    task = asyncio.create_task(store.set_thread(GUILD, 1, 500, now=NOW))
+    task = asyncio.create_task(store.tickets.set_thread(GUILD, 1, 500, now=NOW))
     for _ in range(ticks):
         await asyncio.sleep(0)
     task.cancel()
@@ -520,7 +543,7 @@ async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: i
         await task
     # Whatever the cancelled write did, the store takes new writes and keeps them.
     await add_ticket(store, 2)
-    await store.set_thread(GUILD, 2, 600, now=NOW)
-    ticket = await store.get_ticket(GUILD, 2)
+    await store.tickets.set_thread(GUILD, 2, 600, now=NOW)
+    ticket = await store.tickets.get(GUILD, 2)
     assert ticket is not None and ticket.thread_id == 600
     assert await store.writable_check()

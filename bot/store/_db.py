@@ -1,0 +1,148 @@
+"""The one connection every table shares, its lock and its transactions.
+
+One aiosqlite connection per :class:`Database`, shared by every guild in the process.
+Every operation takes the database's :class:`asyncio.Lock`: writes so that one
+``BEGIN IMMEDIATE ... COMMIT`` never interleaves with another on the shared
+connection, reads so that they never see another coroutine's uncommitted half.
+Other processes on the same file are kept apart by SQLite's own locking
+(``BEGIN IMMEDIATE`` + ``busy_timeout``).
+
+Connection settings:
+
+- ``journal_mode=WAL``: readers never block the writer, and a crash mid-write leaves
+  the database at the last commit.
+- ``synchronous=FULL`` (not ``NORMAL``): with WAL, ``NORMAL`` survives a crash of the
+  *process* but may lose the last commits on power loss or an OS crash. Those commits
+  are exactly the intents that guard side effects (``outbox.mark_sending`` before a POST
+  to SellApp, ``messages.record_post_intent`` before a Discord post); losing one after
+  the side effect happened would resend a reply. The bridge writes a few rows a second
+  at most, so the extra fsync per commit costs nothing noticeable.
+- ``foreign_keys=ON``, ``busy_timeout=5000`` ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MEMORY: Final = ":memory:"
+BUSY_TIMEOUT_MS: Final = 5000
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class Database:
+    """The shared connection. Tables read and write only through it."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
+        self._connection = connection
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, path: Path | str) -> Database:
+        """Open (creating the folder and file if needed) with the settings above."""
+        target = str(path)
+        if target != MEMORY:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(
+            target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        try:
+            connection.row_factory = sqlite3.Row
+            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+            await _enable_wal(connection)
+            await connection.execute("PRAGMA synchronous = FULL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection, target)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._connection.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: commit on success, roll back on any exception.
+
+        Cancellation-safe: aiosqlite runs queued statements on its own thread in order,
+        even for a task that was cancelled while waiting. So BEGIN sits inside the
+        ``try``, and on any exception (cancellation included) a ROLLBACK is always
+        queued behind it; "no transaction is active" (the BEGIN failed, or a cancelled
+        COMMIT went through) is expected and ignored. Without this, a poll loop cancelled
+        during BEGIN left the shared connection inside a transaction and every later
+        write failed."""
+        async with self._lock:
+            try:
+                await self._connection.execute("BEGIN IMMEDIATE")
+                yield self._connection
+                await self._connection.execute("COMMIT")
+            except BaseException:
+                try:
+                    await self._connection.execute("ROLLBACK")
+                except sqlite3.OperationalError as exc:
+                    if "no transaction is active" not in str(exc):
+                        log.exception("rollback failed")
+                raise
+
+    async def read_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._lock:
+            return await one(self._connection, sql, params)
+
+    async def read_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            return await every(self._connection, sql, params)
+
+
+async def one(db: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    async with db.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def every(db: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    async with db.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def changed(db: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    async with db.execute(sql, params) as cursor:
+        return cursor.rowcount
+
+
+def require(row: sqlite3.Row | None, what: str) -> sqlite3.Row:
+    if row is None:
+        raise LookupError(f"no such {what}")
+    return row
+
+
+def ids(text: str) -> tuple[int, ...]:
+    """A JSON list of ids, as stored in a text column."""
+    return tuple(int(i) for i in json.loads(text))
+
+
+async def _enable_wal(db: aiosqlite.Connection) -> None:
+    """Switch to WAL. SQLite doesn't call the busy handler for this switch, so retry here:
+    another process may be switching the same fresh file at this very moment."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+            if not busy or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+        else:
+            return

@@ -1,0 +1,164 @@
+"""The ``outbox`` table: staff replies on their way to SellApp, one row a Discord message.
+
+States: ``queued`` -> ``sending`` (committed before the POST) -> ``delivered``; a
+retryable failure makes it ``waiting``; a final one ``refused``. Per ticket, an entry is
+never deliverable while an older one is still open (see :data:`OPEN_OUTBOX_STATES`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.store._db import Database, changed, one
+from bot.store.messages import insert_outbound
+from bot.store.records import OUTBOX_STATES, OutboxEntry, OutboxState
+from bot.store.state import mark_seen
+
+
+def _outbox(row: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(**{name: row[name] for name in OutboxEntry.__dataclass_fields__})
+
+
+class OutboxTable:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue(
+        self,
+        guild_id: int,
+        ticket_id: int,
+        *,
+        channel_id: int,
+        discord_message_id: int,
+        author_id: int,
+        content: str,
+        now: float,
+    ) -> OutboxEntry | None:
+        """Queue a staff reply; None if this Discord message was already queued. Also moves
+        the thread's mark (see ``StateTable.set_last_seen_discord_message``) in the same
+        commit: one write on the path from a staff message to SellApp, not two."""
+        async with self._db.transaction() as db:
+            row = await one(
+                db,
+                "INSERT INTO outbox (guild_id, ticket_id, channel_id, discord_message_id,"
+                " author_id, content, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (discord_message_id) DO NOTHING RETURNING *",
+                (guild_id, ticket_id, channel_id, discord_message_id, author_id, content, now, now),
+            )
+            await mark_seen(db, channel_id, discord_message_id)
+        return _outbox(row) if row else None
+
+    async def next_deliverable(
+        self, guild_id: int | None = None, *, now: float
+    ) -> list[OutboxEntry]:
+        """Per ticket, the oldest undelivered entry, if its time has come.
+
+        An entry is never deliverable while an older one of the same ticket is queued,
+        waiting or sending; refused and delivered entries no longer hold the line.
+        """
+        rows = await self._db.read_all(
+            "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"
+            " AND o.next_attempt_at <= :now AND (:guild IS NULL OR o.guild_id = :guild)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.guild_id = o.guild_id"
+            "  AND p.ticket_id = o.ticket_id AND p.id < o.id"
+            "  AND p.state IN ('queued', 'waiting', 'sending'))"
+            " ORDER BY o.id",
+            {"now": now, "guild": guild_id},
+        )
+        return [_outbox(r) for r in rows]
+
+    async def get(self, entry_id: int) -> OutboxEntry | None:
+        row = await self._db.read_one("SELECT * FROM outbox WHERE id = ?", (entry_id,))
+        return _outbox(row) if row else None
+
+    async def by_discord_message(self, discord_message_id: int) -> OutboxEntry | None:
+        row = await self._db.read_one(
+            "SELECT * FROM outbox WHERE discord_message_id = ?", (discord_message_id,)
+        )
+        return _outbox(row) if row else None
+
+    async def in_state(self, state: OutboxState, guild_id: int | None = None) -> list[OutboxEntry]:
+        rows = await self._db.read_all(
+            "SELECT * FROM outbox WHERE state = ? AND (? IS NULL OR guild_id = ?) ORDER BY id",
+            (state, guild_id, guild_id),
+        )
+        return [_outbox(r) for r in rows]
+
+    async def counts(self, guild_id: int) -> dict[OutboxState, int]:
+        rows = await self._db.read_all(
+            "SELECT state, count(*) FROM outbox WHERE guild_id = ? GROUP BY state", (guild_id,)
+        )
+        counts: dict[OutboxState, int] = dict.fromkeys(OUTBOX_STATES, 0)
+        for state, count in rows:
+            counts[state] = int(count)
+        return counts
+
+    async def mark_sending(self, entry_id: int, *, now: float) -> bool:
+        """Claim a queued/waiting entry: from here its POST may reach SellApp.
+
+        Commit this before sending; an entry found ``sending`` at start must be reconciled
+        with SellApp, never resent blindly. False if the entry was not queued or waiting.
+        """
+        async with self._db.transaction() as db:
+            count = await changed(
+                db,
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, sent_at = ?"
+                " WHERE id = ? AND state IN ('queued', 'waiting')",
+                (now, entry_id),
+            )
+        return count > 0
+
+    async def mark_delivered(self, entry_id: int, sellapp_message_id: int, *, now: float) -> bool:
+        """Mark a sending entry delivered and record its SellApp message as our own, at once."""
+        async with self._db.transaction() as db:
+            row = await one(
+                db,
+                "UPDATE outbox SET state = 'delivered', sellapp_message_id = ?, delivered_at = ?,"
+                " last_error = NULL WHERE id = ? AND state = 'sending' RETURNING *",
+                (sellapp_message_id, now, entry_id),
+            )
+            if row is None:
+                return False
+            await insert_outbound(
+                db,
+                guild_id=row["guild_id"],
+                ticket_id=row["ticket_id"],
+                sellapp_message_id=sellapp_message_id,
+                discord_message_ids=(row["discord_message_id"],),
+                now=now,
+            )
+        return True
+
+    async def mark_waiting(self, entry_id: int, error: str, *, next_attempt_at: float) -> bool:
+        """A retryable failure: try again at ``next_attempt_at``. ``error`` is shown to staff."""
+        async with self._db.transaction() as db:
+            count = await changed(
+                db,
+                "UPDATE outbox SET state = 'waiting', last_error = ?, next_attempt_at = ?"
+                " WHERE id = ? AND state IN ('queued', 'sending', 'waiting')",
+                (error, next_attempt_at, entry_id),
+            )
+        return count > 0
+
+    async def withdraw_reply(self, entry_id: int, reason: str) -> bool:
+        """Take back a reply no attempt has been made to send (queued, or waiting without
+        an attempt). False if it may already be on its way: then it can't be withdrawn."""
+        async with self._db.transaction() as db:
+            count = await changed(
+                db,
+                "UPDATE outbox SET state = 'refused', last_error = ?"
+                " WHERE id = ? AND attempts = 0 AND state IN ('queued', 'waiting')",
+                (reason, entry_id),
+            )
+        return count > 0
+
+    async def mark_refused(self, entry_id: int, error: str) -> bool:
+        """SellApp refused the reply for good (e.g. 422); it is never sent again."""
+        async with self._db.transaction() as db:
+            count = await changed(
+                db,
+                "UPDATE outbox SET state = 'refused', last_error = ?"
+                " WHERE id = ? AND state IN ('queued', 'sending', 'waiting')",
+                (error, entry_id),
+            )
+        return count > 0
