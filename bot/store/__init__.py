@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -44,7 +45,7 @@ from typing import Any, Final, Self
 
 import aiosqlite
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DatabaseUnusable
 from bot.store.records import (
     OUTBOX_STATES,
     GuildLink,
@@ -185,6 +186,44 @@ async def _enable_wal(db: aiosqlite.Connection) -> None:
             return
 
 
+def _prepare_folder(target: str) -> None:
+    """Create the database's folder if needed (once, at open: blocking is fine)."""
+    folder = Path(target).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnusable(
+            f"cannot create the database folder {folder}: {_os_words(exc)}"
+        ) from None
+    if Path(target).is_dir():
+        raise DatabaseUnusable(f"cannot open the database {target}: it is a folder")
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def _os_words(exc: OSError) -> str:
+    """``Read-only file system`` -> ``read-only file system``: the cause, in a sentence."""
+    words = exc.strerror or type(exc).__name__
+    return words[:1].lower() + words[1:]
+
+
+def _sqlite_words(exc: sqlite3.Error | OSError, target: str) -> str:
+    """Why SQLite could not open or write ``target``, in plain words."""
+    if isinstance(exc, OSError):
+        return _os_words(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_NOTADB:
+        return "the file is not an SQLite database"
+    if code == sqlite3.SQLITE_READONLY:
+        return "it is read-only"
+    folder = Path(target).parent
+    if code == sqlite3.SQLITE_CANTOPEN and not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} can't be written"
+    return str(exc) or type(exc).__name__
+
+
 def _require(row: sqlite3.Row | None, what: str) -> sqlite3.Row:
     if row is None:
         raise LookupError(f"no such {what}")
@@ -231,10 +270,24 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
-        """Open (creating folder and file if needed) and bring the schema up to date."""
+        """Open (creating folder and file if needed) and bring the schema up to date.
+
+        A path that can't be used raises :class:`DatabaseUnusable`, one line naming the
+        path and what is wrong (not a raw ``OSError`` / ``sqlite3`` traceback)."""
         target = str(path)
         if target != MEMORY:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_folder(target)
+        try:
+            return await cls._open(target)
+        except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, sqlite3.Error) and _busy(exc):
+                raise  # another process holds it: not a setting to fix
+            raise DatabaseUnusable(
+                f"cannot open the database {target}: {_sqlite_words(exc, target)}"
+            ) from None
+
+    @classmethod
+    async def _open(cls, target: str) -> Store:
         db = await aiosqlite.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             db.row_factory = sqlite3.Row
@@ -310,7 +363,7 @@ class Store:
         migrations = load_migrations()
         if await self.schema_version() > len(migrations):
             raise ConfigError(
-                "The database was written by a newer version of the bridge; "
+                f"The database {self._path} was written by a newer version of the bridge; "
                 "upgrade the bridge or point DATABASE_PATH at another file."
             )
         for migration in migrations:

@@ -122,13 +122,13 @@ async def test_check_names_invalid_settings(env: Env) -> None:
     with pytest.raises(ConfigError) as caught:
         env.settings(poll_interval_seconds=0)
     code, output = await check(None, caught.value)
-    assert code == 1
+    assert code == 2  # a setting to fix: the same status as `run`
     assert output.startswith("failed  settings: POLL_INTERVAL_SECONDS is not valid")
 
 
 async def test_check_names_a_missing_token(env: Env) -> None:
     code, output = await check(env.settings(discord_token=""))
-    assert code == 1
+    assert code == 2
     assert line(output, "settings") == "failed  settings: DISCORD_TOKEN is not set"
 
 
@@ -203,7 +203,7 @@ async def test_check_names_a_database_from_a_newer_version(env: Env) -> None:
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 999")
     code, output = await check(env.settings(database_path=path))
-    assert code == 1
+    assert code == 2
     assert line(output, "database").startswith(f"failed  database {path}: ")
     assert "newer version" in output
 
