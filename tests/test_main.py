@@ -38,6 +38,7 @@ def test_no_token_explains_what_to_set_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "DISCORD_TOKEN" in result.stderr
     assert ".env.example" in result.stderr
+    assert "make demo" in result.stderr  # issue 12: a way to see it work without one
     assert "Traceback" not in result.stderr
 
 
