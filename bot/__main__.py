@@ -22,7 +22,10 @@ Set DISCORD_TOKEN to your bot's token (Discord developer portal -> your applicat
 
     cp .env.example .env      # then edit .env and fill in DISCORD_TOKEN
 
-See README.md, "Setting up the Discord side", for the rest of the settings."""
+See README.md, "Setting up the Discord side", for the rest of the settings.
+
+To see the bridge work first, without a token: `make demo` (in the repository) runs the
+real bot against a fake SellApp and a fake Discord and shows what each side saw."""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ in one place (see ``cogs`` / the command tree's ``on_error``).
 
     BridgeError
     ├── ConfigError                  a setting is missing or malformed
+    │   └── DatabaseUnusable         DATABASE_PATH can't be created, opened or written
     ├── SealError                    a stored key can't be sealed/unsealed
     └── SellAppError                 anything that went wrong talking to SellApp
         ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
@@ -26,6 +27,11 @@ class BridgeError(Exception):
 
 class ConfigError(BridgeError):
     """A setting is missing or has a value we can't use."""
+
+
+class DatabaseUnusable(ConfigError):
+    """``DATABASE_PATH`` can't be used (its folder can't be created, the file can't be
+    opened or written, it is not a database). The message names the path and the cause."""
 
 
 class SealError(BridgeError):

@@ -13,6 +13,7 @@ import yarl
 
 from bot.app import BridgeBot
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.links import Links
 from bot.links.sealing import Sealer
 from bot.ops import metrics
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_CONFIG = 2  # a setting to fix (DATABASE_PATH included): systemd does not restart
 # After SIGTERM: how long the cogs get to stop (pollers cancel, deliveries finish or stay
 # queued in the outbox) before the process exits anyway. Docker waits 10 s, systemd 90 s.
 SHUTDOWN_SECONDS = 5.0
@@ -55,6 +57,9 @@ def run_bot(settings: Settings) -> int:
         # Printed after everything is closed, so it is the last line the user sees.
         print(f"sellapp-bridge: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except ConfigError as exc:  # e.g. DATABASE_PATH can't be used (bot.store.Store.open)
+        print(f"sellapp-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 class CannotRun(Exception):

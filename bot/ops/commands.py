@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
+EXIT_CONFIG: Final = 2
+"""A setting (DATABASE_PATH included) can't be used: the same status as ``run`` gives."""
 INVITE_SCOPES: Final = ("bot", "applications.commands")
 AUTHORIZE_URL: Final = "https://discord.com/oauth2/authorize"
 # Application flags that say the Message Content intent is switched on (verified or not).
@@ -152,11 +154,12 @@ async def run_check(
     *,
     config_error: ConfigError | None = None,
 ) -> int:
-    """Validate everything the bot needs, one line per check; 1 if any failed."""
+    """Validate everything the bot needs, one line per check; 1 if any failed, 2 if the
+    settings (DATABASE_PATH included) can't be used, as ``run`` would exit."""
     say = _Printer(out)
     if settings is None:
         say(False, "settings", str(config_error or "could not be read"))
-        return EXIT_FAILED
+        return EXIT_CONFIG
     secrets = SecretRegistry()
     secrets.add(
         *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
@@ -165,13 +168,13 @@ async def run_check(
     logging.getLogger("discord.client").setLevel(logging.ERROR)  # "voice not supported"
     if settings.discord_token is None:
         say(False, "settings", "DISCORD_TOKEN is not set")
-        return EXIT_FAILED
+        return EXIT_CONFIG
     say(True, "settings")
     try:
         store = await Store.open(settings.database_path)
     except (ConfigError, sqlite3.Error, OSError) as exc:
         say(False, f"database {settings.database_path}", _db_words(exc))
-        return EXIT_FAILED
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
     try:
         version = await store.schema_version()
         say(True, f"database {settings.database_path}", f"schema version {version}")

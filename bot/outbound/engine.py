@@ -40,16 +40,22 @@ sent before (the entry is ``sending`` again while it is looked for). While an en
 read SellApp while our POST failed), it is still adopted, so it is not sent twice; it
 then also shows in the thread as a dashboard reply, which is cosmetic.
 
-**Nothing silent.** ✅ delivered (⏳ removed); ⏳ waiting for SellApp; ❌ plus a short reply
-in the thread saying why, in plain words. The final reaction is owed from just before the
-final state is written until it was shown (a list in the store's meta table), so a crash
-in between shows it at the next start. Feedback failing never loses or resends a reply.
+**Nothing silent.** ✅ delivered; ❌ plus a short reply in the thread saying why, in plain
+words; ⏳ waiting: for SellApp, for the guild to deliver again (paused, no key), or behind
+an earlier reply of its ticket that waits. Every waiting reply shows ⏳, added once each
+and in order (:func:`waiting_to_show`); that it was added is recorded on the outbox row
+(``waiting_shown``) before the request, and the final reaction takes ⏳ off only where it
+was added, after a restart too. A reply that goes straight through costs one request: ✅.
+The final reaction is owed from just before the final state is written until it was
+shown (a list in the store's meta table), so a crash in between shows it at the next
+start. Feedback failing never loses or resends a reply.
 Editing or deleting a relayed message gets ⚠️ and one explanation per message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -82,6 +88,7 @@ __all__ = [
     "backoff",
     "classify",
     "message_text",
+    "waiting_to_show",
 ]
 
 log = logging.getLogger(__name__)
@@ -226,6 +233,17 @@ def classify(message: StaffMessage, link: LinkFacts) -> Verdict:
     return Ignore("empty")
 
 
+def waiting_to_show(open_entries: Sequence[OutboxEntry], *, head_waits: bool) -> list[int]:
+    """Which of a ticket's open entries (oldest first) get ⏳ now. Pure.
+
+    Once the ticket's head waits (SellApp can't be reached, the guild can't deliver) or
+    already shows ⏳, every entry queued behind it waits too: each one not shown yet gets
+    it, in order. An entry being sent gets none; it is about to show its outcome."""
+    if not open_entries or not (head_waits or open_entries[0].waiting_shown):
+        return []
+    return [e.id for e in open_entries if not e.waiting_shown and e.state != "sending"]
+
+
 def backoff(attempts: int, *, retry_after: float | None = None) -> float:
     """Seconds until the next try after ``attempts`` failed ones: 5 s doubling, each wait
     jittered up to half as long again (so replies that failed together don't retry in
@@ -322,8 +340,9 @@ class OutboundRelay:
                 message.channel_id, message.message_id
             )
         channel, mid = message.channel_id, message.message_id
-        if isinstance(verdict, Relay) and link.paused:
-            self._later(mid, lambda: self._react(channel, mid, WAITING))
+        if isinstance(verdict, Relay):
+            # Paused, or queued behind a reply that already waits: it waits too.
+            await self._show_waiting(ticket.guild_id, ticket.ticket_id, head_waits=link.paused)
         elif isinstance(verdict, Note):
             self._later(mid, lambda: self._react(channel, mid, NOTE))
         elif isinstance(verdict, Refuse):
@@ -414,6 +433,9 @@ class OutboundRelay:
                     held.add(guild_id)
                 else:
                     targets[guild_id] = client
+            for entry in due:
+                if entry.guild_id in held:
+                    await self._show_waiting(entry.guild_id, entry.ticket_id, head_waits=True)
             runnable = [e for e in due if e.guild_id in targets]
             results = await asyncio.gather(
                 *(self._deliver(e, targets[e.guild_id]) for e in runnable),
@@ -594,8 +616,20 @@ class OutboundRelay:
             attempts,
             why,
         )
-        channel, mid = entry.channel_id, entry.discord_message_id
-        self._later(mid, lambda: self._react(channel, mid, WAITING))
+        await self._show_waiting(entry.guild_id, entry.ticket_id, head_waits=True)
+
+    async def _show_waiting(self, guild_id: int, ticket_id: int, *, head_waits: bool) -> None:
+        """⏳ on each reply of the ticket that waits and doesn't show it yet (see
+        :func:`waiting_to_show`), in order. Recorded before it is added, so the final
+        outcome takes it off again, after a restart too, and only where it was added."""
+        wanted = waiting_to_show(
+            await self._store.outbox.open_entries(guild_id, ticket_id), head_waits=head_waits
+        )
+        previous: asyncio.Task[None] | None = None
+        for shown in await self._store.outbox.mark_waiting_shown(wanted):
+            mid = shown.discord_message_id
+            react = functools.partial(self._react, shown.channel_id, mid, WAITING)
+            previous = self._later(mid, react, after=previous)
 
     async def _show_final_later(self, entry_id: int) -> None:
         found = await self._store.outbox.get(entry_id)
@@ -604,11 +638,11 @@ class OutboundRelay:
 
     async def _show_final(self, entry: OutboxEntry) -> None:
         channel, message = entry.channel_id, entry.discord_message_id
+        if entry.state in ("delivered", "refused") and entry.waiting_shown:
+            await self._unreact(channel, message, WAITING)  # only where it was added
         if entry.state == "delivered":
-            await self._unreact(channel, message, WAITING)
             await self._react(channel, message, DELIVERED)
         elif entry.state == "refused":
-            await self._unreact(channel, message, WAITING)
             await self._react(channel, message, REFUSED)
             why = entry.last_error or "SellApp refused it."
             await self._say(channel, f"Not sent to the customer. {why}", message)
@@ -634,13 +668,20 @@ class OutboundRelay:
 
     # --- feedback that never breaks or slows delivery ---
 
-    def _later(self, message_id: int, show: Callable[[], Awaitable[None]]) -> None:
-        """Show feedback in the background, after what was shown on this message before."""
-        before = self._showing.get(message_id)
+    def _later(
+        self,
+        message_id: int,
+        show: Callable[[], Awaitable[None]],
+        *,
+        after: asyncio.Task[None] | None = None,
+    ) -> asyncio.Task[None]:
+        """Show feedback in the background, after what was shown on this message before
+        (and after ``after``: feedback on several messages in their order)."""
+        before = [t for t in (self._showing.get(message_id), after) if t is not None]
 
         async def run() -> None:
-            if before is not None:
-                await asyncio.wait([before])
+            if before:
+                await asyncio.wait(before)
             await show()
 
         task = asyncio.create_task(run(), name=f"feedback-{message_id}")
@@ -655,6 +696,7 @@ class OutboundRelay:
                 )
 
         task.add_done_callback(done)
+        return task
 
     async def flush_feedback(self) -> None:
         """Wait until all feedback started so far has been shown (tests, shutdown)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiosqlite
+
+from bot.errors import DatabaseUnusable
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,24 @@ class Database:
 
     @classmethod
     async def connect(cls, path: Path | str) -> Database:
-        """Open (creating the folder and file if needed) with the settings above."""
+        """Open (creating the folder and file if needed) with the settings above.
+
+        A path that can't be used raises :class:`DatabaseUnusable`, one line naming the
+        path and what is wrong (not a raw ``OSError`` / ``sqlite3`` traceback)."""
         target = str(path)
         if target != MEMORY:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_folder(target)
+        try:
+            return await cls._connect(target)
+        except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, sqlite3.Error) and _busy(exc):
+                raise  # another process holds it: not a setting to fix
+            raise DatabaseUnusable(
+                f"cannot open the database {target}: {_sqlite_words(exc, target)}"
+            ) from None
+
+    @classmethod
+    async def _connect(cls, target: str) -> Database:
         connection = await aiosqlite.connect(
             target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
         )
@@ -146,3 +163,41 @@ async def _enable_wal(db: aiosqlite.Connection) -> None:
             await asyncio.sleep(0.01)
         else:
             return
+
+
+def _prepare_folder(target: str) -> None:
+    """Create the database's folder if needed (once, at open: blocking is fine)."""
+    folder = Path(target).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnusable(
+            f"cannot create the database folder {folder}: {_os_words(exc)}"
+        ) from None
+    if Path(target).is_dir():
+        raise DatabaseUnusable(f"cannot open the database {target}: it is a folder")
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def _os_words(exc: OSError) -> str:
+    """``Read-only file system`` -> ``read-only file system``: the cause, in a sentence."""
+    words = exc.strerror or type(exc).__name__
+    return words[:1].lower() + words[1:]
+
+
+def _sqlite_words(exc: sqlite3.Error | OSError, target: str) -> str:
+    """Why SQLite could not open or write ``target``, in plain words."""
+    if isinstance(exc, OSError):
+        return _os_words(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_NOTADB:
+        return "the file is not an SQLite database"
+    if code == sqlite3.SQLITE_READONLY:
+        return "it is read-only"
+    folder = Path(target).parent
+    if code == sqlite3.SQLITE_CANTOPEN and not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} can't be written"
+    return str(exc) or type(exc).__name__

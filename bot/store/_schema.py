@@ -64,7 +64,7 @@ async def migrate(db: Database) -> None:
     migrations = load_migrations()
     if await schema_version(db) > len(migrations):
         raise ConfigError(
-            "The database was written by a newer version of the bridge; "
+            f"The database {db.path} was written by a newer version of the bridge; "
             "upgrade the bridge or point DATABASE_PATH at another file."
         )
     for migration in migrations:

@@ -8,15 +8,18 @@ never deliverable while an older one is still open (see :data:`OPEN_OUTBOX_STATE
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
-from bot.store._db import Database, changed, one
+from bot.store._db import Database, changed, every, one
 from bot.store.messages import insert_outbound
 from bot.store.records import OUTBOX_STATES, OutboxEntry, OutboxState
 from bot.store.state import mark_seen
 
 
 def _outbox(row: sqlite3.Row) -> OutboxEntry:
-    return OutboxEntry(**{name: row[name] for name in OutboxEntry.__dataclass_fields__})
+    fields = {name: row[name] for name in OutboxEntry.__dataclass_fields__}
+    fields["waiting_shown"] = bool(fields["waiting_shown"])
+    return OutboxEntry(**fields)
 
 
 class OutboxTable:
@@ -83,6 +86,31 @@ class OutboxTable:
             (state, guild_id, guild_id),
         )
         return [_outbox(r) for r in rows]
+
+    async def open_entries(self, guild_id: int, ticket_id: int) -> list[OutboxEntry]:
+        """A ticket's entries not yet delivered or refused, oldest (the head) first."""
+        rows = await self._db.read_all(
+            "SELECT * FROM outbox WHERE guild_id = ? AND ticket_id = ?"
+            " AND state IN ('queued', 'waiting', 'sending') ORDER BY id",
+            (guild_id, ticket_id),
+        )
+        return [_outbox(r) for r in rows]
+
+    async def mark_waiting_shown(self, entry_ids: Sequence[int]) -> list[OutboxEntry]:
+        """Record that ⏳ goes on these entries' messages, before it is added. Only entries
+        still queued or waiting and not marked yet change; those are returned, oldest
+        first, and are the ones to react on (each gets ⏳ once)."""
+        if not entry_ids:
+            return []
+        marks = ", ".join("?" for _ in entry_ids)
+        async with self._db.transaction() as db:
+            rows = await every(
+                db,
+                f"UPDATE outbox SET waiting_shown = 1 WHERE id IN ({marks})"  # noqa: S608 - only ?s
+                " AND waiting_shown = 0 AND state IN ('queued', 'waiting') RETURNING *",
+                tuple(entry_ids),
+            )
+        return sorted((_outbox(r) for r in rows), key=lambda e: e.id)
 
     async def counts(self, guild_id: int) -> dict[OutboxState, int]:
         rows = await self._db.read_all(

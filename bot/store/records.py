@@ -92,6 +92,8 @@ class OutboxEntry:
     created_at: float
     sent_at: float | None
     delivered_at: float | None
+    waiting_shown: bool = False
+    """⏳ was put on the Discord message (so it is to be taken off again)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,34 @@ async def test_sellapp_down_shows_waiting_then_delivers_once(
     assert "⏳" not in said.reactions
 
 
+def reaction_requests(world: World, method: str, message: Message) -> int:
+    path = rf"/channels/\d+/messages/{message.id}/reactions/.+/@me"
+    return len(world.discord.requests_to(method, path))
+
+
+async def test_every_reply_waiting_behind_another_shows_hourglass_and_none_is_wasted(
+    world: World, start_bot: StartBot
+) -> None:
+    """Issue 12, items 4 and 6: only the first waiting reply of a ticket got ⏳ (the ones
+    behind it showed nothing), and every reply cost a request to remove a ⏳ that was
+    never added."""
+    ticket, thread, _ = await open_ticket(world, start_bot)
+    world.sellapp.fail(path=REPLY_PATH, method="POST", status=503, times=1)
+    texts = ["First, sorry.", "Second, refund issued.", "Third, anything else?"]
+    said = [world.discord.member_says(thread.id, world.staff, text) for text in texts]
+    await world.discord.wait_for(lambda: all("✅" in m.reactions for m in said) or None, timeout=60)
+    assert store_replies(world, ticket) == texts
+    for message in said:
+        assert reaction_requests(world, "PUT", message) == 2  # ⏳ once, then ✅
+        assert reaction_requests(world, "DELETE", message) == 1  # the ⏳, once
+        assert message.reactions == ["✅"]
+    # A reply that goes straight through: ✅ only, no request to remove anything.
+    straight = world.discord.member_says(thread.id, world.staff, "All done.")
+    await wait_reaction(world, straight, "✅")
+    assert reaction_requests(world, "PUT", straight) == 1
+    assert reaction_requests(world, "DELETE", straight) == 0
+
+
 async def test_refused_reply_gets_a_cross_and_a_reason(world: World, start_bot: StartBot) -> None:
     ticket, thread, _ = await open_ticket(world, start_bot)
     world.sellapp.set_ticket_status(STORE, ticket["id"], "CLOSED")

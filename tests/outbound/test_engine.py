@@ -175,6 +175,9 @@ class Feedback:
     reactions: dict[int, set[str]] = field(default_factory=dict)
     said: list[tuple[int, str, int | None]] = field(default_factory=list)
     reacts: list[tuple[int, str]] = field(default_factory=list)
+    unreacts: list[tuple[int, str]] = field(default_factory=list)
+    never_added: list[tuple[int, str]] = field(default_factory=list)
+    """Removals of a reaction the bot had not added: a Discord request for nothing."""
     broken: bool = False
 
     async def react(self, channel_id: int, message_id: int, emoji: str) -> None:
@@ -186,6 +189,9 @@ class Feedback:
     async def unreact(self, channel_id: int, message_id: int, emoji: str) -> None:
         if self.broken:
             raise RuntimeError("Discord is down")
+        self.unreacts.append((message_id, emoji))
+        if emoji not in self.reactions.get(message_id, set()):
+            self.never_added.append((message_id, emoji))
         self.reactions.get(message_id, set()).discard(emoji)
 
     async def say(self, channel_id: int, text: str, reply_to: int | None) -> None:
@@ -195,6 +201,10 @@ class Feedback:
 
     def on(self, message: StaffMessage) -> set[str]:
         return self.reactions.get(message.message_id, set())
+
+    def added(self, emoji: str) -> list[int]:
+        """The messages that got ``emoji``, in the order it was added (repeats kept)."""
+        return [message_id for message_id, e in self.reacts if e == emoji]
 
 
 @dataclass
@@ -252,6 +262,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         w = World(fake, http, path, await Store.open(path), Feedback(), Clock())
         try:
             yield w
+            # Every test: the relay never removes a reaction it did not add.
+            assert w.feedback.never_added == []
         finally:
             await w.store.close()
 
@@ -660,3 +672,86 @@ async def test_a_reply_skipped_by_an_earlier_pass_is_still_sent_once(world: Worl
         ["Typed during the reconnect", "Typed after it"]
     )
     assert world.posts() == 2
+
+
+# --- ⏳ on every waiting reply, removed only where it was added (issue 12) -----------------
+
+
+async def test_replies_queued_behind_a_waiting_reply_show_hourglass_too(world: World) -> None:
+    """Issue 12, item 4: while SellApp was down only the first waiting reply of a ticket
+    got ⏳; the ones queued behind it showed nothing until they were sent."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    other = await world.ticket(thread=2)
+    world.fake.fail(path=rf"/tickets/{ticket.ticket_id}/messages$", method="POST", times=None)
+    first = [await relay(world, engine, ticket, f"part {i}") for i in range(3)]
+    await deliver(engine)
+    assert [world.feedback.on(m) for m in first] == [{"⏳"}] * 3
+    assert world.feedback.added("⏳") == [m.message_id for m in first]  # in order
+
+    # A reply typed while the ticket waits gets ⏳ at once; another ticket's doesn't.
+    late = await relay(world, engine, ticket, "part 3")
+    elsewhere = await relay(world, engine, other, "unrelated")
+    await engine.flush_feedback()
+    assert world.feedback.on(late) == {"⏳"}
+    await deliver(engine)
+    assert world.feedback.on(elsewhere) == {"✅"}
+
+    world.clock.advance(LATER)
+    await deliver(engine)  # still down: retried, but no ⏳ added twice
+    replies = [*first, late]
+    assert world.feedback.added("⏳") == [m.message_id for m in replies]
+
+    world.fake.clear_faults()
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["part 0", "part 1", "part 2", "part 3"]
+    assert [world.feedback.on(m) for m in replies] == [{"✅"}] * 4
+    assert world.feedback.unreacts == [(m.message_id, "⏳") for m in replies]
+
+
+async def test_a_reply_sent_at_once_gets_no_request_to_remove_hourglass(world: World) -> None:
+    """Issue 12, item 6: after every delivery or refusal the relay removed ⏳ it had never
+    added: one wasted Discord request per reply (and a misleading 404 in the log)."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    sent = await relay(world, engine, ticket, "Straight through")
+    refused = await relay(world, engine, ticket, "x" * 10_001)
+    await deliver(engine)
+    assert world.feedback.on(sent) == {"✅"}
+    assert world.feedback.on(refused) == {"❌"}
+    assert world.feedback.unreacts == []
+
+
+async def test_hourglass_added_before_a_restart_is_removed_after_it(world: World) -> None:
+    world.fake.fail(path=REPLY_PATH, method="POST", times=None)
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    head = await relay(world, engine, ticket, "first")
+    behind = await relay(world, engine, ticket, "second")
+    await deliver(engine)
+    assert world.feedback.on(head) == world.feedback.on(behind) == {"⏳"}
+
+    engine = await world.restart()  # the knowledge "⏳ is on it" is in the outbox row
+    world.fake.clear_faults()
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["first", "second"]
+    assert world.feedback.on(head) == world.feedback.on(behind) == {"✅"}
+    assert world.feedback.added("⏳") == [head.message_id, behind.message_id]  # not re-added
+
+
+async def test_replies_queued_before_a_pause_show_hourglass_while_held(world: World) -> None:
+    """Same class as item 4: replies queued before the guild was paused (or lost its key)
+    were held back without any reaction."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    replies = [await relay(world, engine, ticket, f"held {i}") for i in range(2)]
+    world.held.add(GUILD)
+    assert await deliver(engine) == 30.0
+    await deliver(engine)
+    assert world.feedback.added("⏳") == [m.message_id for m in replies]  # once each
+    world.held.clear()
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["held 0", "held 1"]
+    assert [world.feedback.on(m) for m in replies] == [{"✅"}] * 2

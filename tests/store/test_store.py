@@ -410,6 +410,29 @@ async def deliverable(store: Store, now: float = NOW, guild: int | None = GUILD)
     return [e.discord_message_id for e in await store.outbox.next_deliverable(guild, now=now)]
 
 
+async def test_waiting_shown_is_marked_once_and_only_on_entries_not_yet_sent(
+    db_path: Path, store: Store
+) -> None:
+    """⏳ is recorded before it is added, once per entry, never on one being sent or done;
+    the mark survives reopening the file (issue 12: remove only what was added)."""
+    await add_ticket(store, 1)
+    head = await enqueue(store, 1, 1001)
+    behind = await enqueue(store, 1, 1002)
+    sending = await enqueue(store, 1, 1003)
+    assert await store.outbox.mark_sending(sending, now=NOW)  # (out of order on purpose)
+    marked = await store.outbox.mark_waiting_shown([behind, sending, head])
+    assert [e.id for e in marked] == [head, behind]  # oldest first, not the sending one
+    assert all(e.waiting_shown for e in marked)
+    assert await store.outbox.mark_waiting_shown([head, behind]) == []  # once each
+    assert await store.outbox.mark_waiting_shown([]) == []
+    assert [e.id for e in await store.outbox.open_entries(GUILD, 1)] == [head, behind, sending]
+    async with await Store.open(db_path) as reopened:  # another connection, from the file
+        again = await reopened.outbox.get(head)
+        assert again is not None and again.waiting_shown
+        fresh = await reopened.outbox.get(sending)
+        assert fresh is not None and not fresh.waiting_shown
+
+
 async def test_outbox_delivers_in_order_per_ticket(store: Store) -> None:
     await add_ticket(store, 1)
     await add_ticket(store, 2)
