@@ -46,7 +46,6 @@ _MARKDOWN_CHARS = re.compile(r"([\\*_~|`>#\-\[\]()<])")
 # Links stay clickable: text inside a bare URL is left as it is (Discord links URLs before
 # it reads markdown, and a backslash inside one would break it).
 _URL = re.compile(r"https?://[^\s<>()\[\]\\]+")
-_UNESCAPE = re.compile(r"\\([\\*_~|`>#\-\[\]()<])")
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
@@ -80,18 +79,6 @@ def escape_markdown(text: str) -> str:
         out.append(match.group(0))
         last = match.end()
     out.append(_MARKDOWN_CHARS.sub(r"\\\1", text[last:]))
-    return "".join(out)
-
-
-def unescape_markdown(text: str) -> str:
-    """The inverse of :func:`escape_markdown` (what a reader sees)."""
-    out: list[str] = []
-    last = 0
-    for match in _URL.finditer(text):
-        out.append(_UNESCAPE.sub(r"\1", text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(_UNESCAPE.sub(r"\1", text[last:]))
     return "".join(out)
 
 

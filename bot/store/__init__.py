@@ -404,15 +404,6 @@ class Store:
         )
         return [_ticket(r) for r in rows]
 
-    async def tickets_due(self, guild_id: int, *, now: float) -> list[Ticket]:
-        """Tickets whose ``next_check_at`` has come, the most overdue first."""
-        rows = await self._read_all(
-            "SELECT * FROM tickets WHERE guild_id = ? AND next_check_at <= ? "
-            "ORDER BY next_check_at, ticket_id",
-            (guild_id, now),
-        )
-        return [_ticket(r) for r in rows]
-
     async def count_tickets(self, guild_id: int) -> TicketCounts:
         """``(tracked, open)``; open means any status other than CLOSED."""
         row = await self._read_one(
@@ -480,9 +471,6 @@ class Store:
             guild_id, ticket_id, "thread_id = ?, updated_at = ?", thread_id, now
         )
 
-    async def clear_thread(self, guild_id: int, ticket_id: int, *, now: float) -> None:
-        await self._update_ticket(guild_id, ticket_id, "thread_id = NULL, updated_at = ?", now)
-
     async def reset_ticket_thread(self, guild_id: int, ticket_id: int, *, now: float) -> None:
         """The ticket's thread is gone: start over so a new thread gets the whole history.
 
@@ -510,31 +498,6 @@ class Store:
                 "UPDATE messages SET state = 'pending' WHERE guild_id = ? AND ticket_id = ?",
                 (guild_id, ticket_id),
             )
-
-    async def set_status(self, guild_id: int, ticket_id: int, status: str, *, now: float) -> None:
-        await self._update_ticket(guild_id, ticket_id, "status = ?, updated_at = ?", status, now)
-
-    async def update_sync_progress(
-        self,
-        guild_id: int,
-        ticket_id: int,
-        *,
-        last_message_id: int,
-        messages_page: int,
-        next_check_at: float,
-        quiet_checks: int,
-    ) -> None:
-        """Record how far a ticket's messages were read. ``last_message_id`` never goes back."""
-        await self._update_ticket(
-            guild_id,
-            ticket_id,
-            "last_message_id = max(last_message_id, ?), messages_page = ?,"
-            " next_check_at = ?, quiet_checks = ?",
-            last_message_id,
-            messages_page,
-            next_check_at,
-            quiet_checks,
-        )
 
     async def record_check(
         self,
@@ -633,39 +596,12 @@ class Store:
         )
         return [_message(r) for r in rows]
 
-    async def is_known_message(self, guild_id: int, sellapp_message_id: int) -> bool:
-        row = await self._read_one(
-            "SELECT 1 FROM messages WHERE guild_id = ? AND sellapp_message_id = ?",
-            (guild_id, sellapp_message_id),
-        )
-        return row is not None
-
     async def known_message_ids(self, guild_id: int, ticket_id: int) -> set[int]:
         rows = await self._read_all(
             "SELECT sellapp_message_id FROM messages WHERE guild_id = ? AND ticket_id = ?",
             (guild_id, ticket_id),
         )
         return {int(r[0]) for r in rows}
-
-    async def record_outbound_message(
-        self,
-        guild_id: int,
-        ticket_id: int,
-        sellapp_message_id: int,
-        *,
-        now: float,
-        discord_message_ids: Sequence[int] = (),
-    ) -> bool:
-        """Remember a SellApp message that is our own reply, so it is never echoed back."""
-        async with self._transaction() as db:
-            return await _insert_outbound(
-                db,
-                guild_id=guild_id,
-                ticket_id=ticket_id,
-                sellapp_message_id=sellapp_message_id,
-                discord_message_ids=discord_message_ids,
-                now=now,
-            )
 
     # --- outbox ---
 

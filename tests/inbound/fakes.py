@@ -103,11 +103,6 @@ class CrashingStore(Store):
         self.injector.after("store.record_posted")
         return result
 
-    async def update_sync_progress(self, *args: Any, **kwargs: Any) -> None:
-        self.injector.before("store.update_sync_progress")
-        await super().update_sync_progress(*args, **kwargs)
-        self.injector.after("store.update_sync_progress")
-
     async def reset_ticket_thread(self, *args: Any, **kwargs: Any) -> None:
         self.injector.before("store.reset_ticket_thread")
         await super().reset_ticket_thread(*args, **kwargs)

@@ -16,10 +16,11 @@ from pydantic import SecretStr
 
 from bot.errors import ChannelUnusable
 from bot.inbound.engine import QUIET_CAP_INTERVALS, CycleReport, InboundSync, next_check
-from bot.inbound.render import EMPTY_MESSAGE, Marker, escape_markdown, split_text, unescape_markdown
+from bot.inbound.render import EMPTY_MESSAGE, Marker, escape_markdown, split_text
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from tests.fakes.sellapp import FakeSellApp
 from tests.inbound.fakes import Clock, Crash, CrashingStore, FakeThreads, Injector, When
+from tests.markdown import unescape_markdown
 
 KEY = "sk_test_sync"
 STORE = "shop"

@@ -19,10 +19,10 @@ from bot.inbound.render import (
     split_text,
     thread_name,
     ticket_embed,
-    unescape_markdown,
     utf16_len,
 )
 from bot.sellapp.models import Author, Customer, OrderReference, Ticket, TicketMessage, TicketStatus
+from tests.markdown import unescape_markdown
 
 WHEN = datetime(2022, 12, 12, 12, 12, 12, tzinfo=UTC)
 NASTY = st.lists(

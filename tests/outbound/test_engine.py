@@ -287,7 +287,7 @@ async def test_delivered_once_shows_check_and_is_recorded_as_our_own(world: Worl
     assert world.feedback.on(message) == {"✅"}
     entry = await world.store.get_outbox_by_discord_message(message.message_id)
     assert entry is not None and entry.state == "delivered" and entry.sellapp_message_id
-    assert await world.store.is_known_message(GUILD, entry.sellapp_message_id)
+    assert await world.store.get_message(GUILD, entry.sellapp_message_id) is not None
     assert world.feedback.said == []
 
 
@@ -515,7 +515,7 @@ async def test_crash_at_each_step_delivers_exactly_once(
     entry = await world.store.get_outbox_by_discord_message(message.message_id)
     assert entry is not None and entry.state == "delivered"
     assert entry.sellapp_message_id is not None
-    assert await world.store.is_known_message(GUILD, entry.sellapp_message_id)
+    assert await world.store.get_message(GUILD, entry.sellapp_message_id) is not None
 
 
 async def test_crash_before_refusal_reaction_still_shows_it(world: World) -> None:
