@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.explain import explain
 from bot.inbound.engine import CycleReport
+from bot.permissions import missing_permissions
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import TicketStatus
 from bot.tree import NotAllowed, reply_error
@@ -30,25 +31,10 @@ log = logging.getLogger(__name__)
 
 STORE_SLUG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MAX_KEY_LENGTH = 500
-# What the bot needs in the tickets channel (see README, "Permissions").
-REQUIRED_PERMISSIONS: tuple[tuple[str, str], ...] = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("send_messages_in_threads", "Send Messages in Threads"),
-    ("create_public_threads", "Create Public Threads"),
-    ("manage_threads", "Manage Threads"),
-    ("embed_links", "Embed Links"),
-    ("read_message_history", "Read Message History"),
-    ("add_reactions", "Add Reactions"),
-)
 
 
 def _ago(moment: float | None) -> str:
     return "never" if moment is None else f"<t:{int(moment)}:R>"
-
-
-def missing_permissions(perms: discord.Permissions) -> list[str]:
-    return [label for attr, label in REQUIRED_PERMISSIONS if not getattr(perms, attr)]
 
 
 def report_words(report: CycleReport) -> str:

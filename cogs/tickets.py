@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.inbound.engine import CycleReport
+from bot.inbound.render import ticket_info_embed
 from bot.links import LinkConfig
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket, TicketStatus
@@ -35,25 +36,6 @@ def is_staff(interaction: discord.Interaction, link: LinkConfig) -> bool:
     if not isinstance(member, discord.Member) or member.guild.id != link.guild_id:
         return False
     return any(role.id in link.staff_role_ids for role in member.roles)
-
-
-def ticket_embed(ticket: Ticket) -> discord.Embed:
-    embed = discord.Embed(
-        title=f"Ticket #{ticket.id}: {ticket.title}"[:256],
-        colour=0x3B82F6 if ticket.status is TicketStatus.OPEN else 0x6B7280,
-    )
-    embed.add_field(name="Status", value=ticket.status.value.title())
-    email = ticket.customer.email if ticket.customer else None
-    embed.add_field(name="Customer", value=discord.utils.escape_markdown(email or "unknown"))
-    if ticket.reference is not None:
-        embed.add_field(
-            name="Order", value=f"{ticket.reference.type or 'order'} {ticket.reference.id}"
-        )
-    embed.add_field(name="Opened", value=f"<t:{int(ticket.created_at.timestamp())}:f>")
-    embed.add_field(name="Updated", value=f"<t:{int(ticket.updated_at.timestamp())}:R>")
-    if ticket.message_count is not None:
-        embed.add_field(name="Messages", value=str(ticket.message_count))
-    return embed
 
 
 @app_commands.guild_only()
@@ -96,7 +78,8 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         _, record, client = await self._here(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         ticket = await client.get_ticket(record.ticket_id)
-        await interaction.followup.send(embed=ticket_embed(ticket), ephemeral=True)
+        embed = discord.Embed.from_dict(ticket_info_embed(ticket))
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
     async def _set_status(self, interaction: discord.Interaction, status: TicketStatus) -> None:
         link, record, client = await self._here(interaction)

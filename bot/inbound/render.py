@@ -181,6 +181,19 @@ def ticket_embed(ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def ticket_info_embed(ticket: Ticket) -> dict[str, Any]:
+    """``/ticket info``: the thread's first embed, plus what changes as the ticket goes on
+    (when SellApp last updated it, and how many messages it holds)."""
+    embed = ticket_embed(ticket)
+    fields = [
+        *embed["fields"],
+        {"name": "Updated", "value": f"<t:{int(ticket.updated_at.timestamp())}:R>", "inline": True},
+    ]
+    if ticket.message_count is not None:
+        fields.append({"name": "Messages", "value": str(ticket.message_count), "inline": True})
+    return {**embed, "fields": fields}
+
+
 def ticket_post(ticket: Ticket) -> Post:
     return Post(embeds=(ticket_embed(ticket),))
 

@@ -46,6 +46,7 @@ import aiosqlite
 
 from bot.errors import ConfigError
 from bot.store.records import (
+    OPEN_OUTBOX_STATES,
     OUTBOX_STATES,
     GuildLink,
     MessageRecord,
@@ -64,6 +65,8 @@ MEMORY: Final = ":memory:"
 BUSY_TIMEOUT_MS: Final = 5000
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 _Params = Sequence[Any] | Mapping[str, Any]
+# ``state IN _OPEN`` in SQL: the states of a reply still on its way (fixed words, no input).
+_OPEN: Final = "(" + ", ".join(f"'{state}'" for state in OPEN_OUTBOX_STATES) + ")"
 
 
 class _Unset(Enum):
@@ -386,6 +389,30 @@ class Store:
         async with self._transaction() as db:
             await _forget_tickets(db, guild_id)
 
+    async def connect_store(
+        self,
+        guild_id: int,
+        *,
+        now: float,
+        store_slug: str | None,
+        api_key_sealed: str,
+        forget_tickets: bool,
+    ) -> GuildLink:
+        """Save a guild's store and sealed key; with ``forget_tickets`` first drop what it
+        knew of its previous store's tickets. One transaction: both happen, or neither."""
+        async with self._transaction() as db:
+            if forget_tickets:
+                await _forget_tickets(db, guild_id)
+            row = await _one(
+                db,
+                "INSERT INTO guild_links (guild_id, store_slug, api_key_sealed, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
+                " store_slug = excluded.store_slug, api_key_sealed = excluded.api_key_sealed,"
+                " updated_at = excluded.updated_at RETURNING *",
+                (guild_id, store_slug, api_key_sealed, now, now),
+            )
+        return _link(_require(row, "guild link"))
+
     # --- tickets ---
 
     async def get_ticket(self, guild_id: int, ticket_id: int) -> Ticket | None:
@@ -639,11 +666,11 @@ class Store:
         waiting or sending; refused and delivered entries no longer hold the line.
         """
         rows = await self._read_all(
-            "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"
+            "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"  # noqa: S608
             " AND o.next_attempt_at <= :now AND (:guild IS NULL OR o.guild_id = :guild)"
             " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.guild_id = o.guild_id"
             "  AND p.ticket_id = o.ticket_id AND p.id < o.id"
-            "  AND p.state IN ('queued', 'waiting', 'sending'))"
+            f"  AND p.state IN {_OPEN})"
             " ORDER BY o.id",
             {"now": now, "guild": guild_id},
         )
@@ -667,6 +694,15 @@ class Store:
             (state, guild_id, guild_id),
         )
         return [_outbox(r) for r in rows]
+
+    async def has_reply_on_its_way(self, guild_id: int, ticket_id: int) -> bool:
+        """Whether a staff reply to the ticket is still queued, sending or waiting."""
+        row = await self._read_one(
+            f"SELECT 1 FROM outbox WHERE guild_id = ? AND ticket_id = ? AND state IN {_OPEN}"  # noqa: S608
+            " LIMIT 1",
+            (guild_id, ticket_id),
+        )
+        return row is not None
 
     async def outbox_counts(self, guild_id: int) -> dict[OutboxState, int]:
         rows = await self._read_all(
@@ -718,8 +754,8 @@ class Store:
         async with self._transaction() as db:
             changed = await _changed(
                 db,
-                "UPDATE outbox SET state = 'waiting', last_error = ?, next_attempt_at = ?"
-                " WHERE id = ? AND state IN ('queued', 'sending', 'waiting')",
+                "UPDATE outbox SET state = 'waiting', last_error = ?, next_attempt_at = ?"  # noqa: S608
+                f" WHERE id = ? AND state IN {_OPEN}",
                 (error, next_attempt_at, entry_id),
             )
         return changed > 0
@@ -741,8 +777,8 @@ class Store:
         async with self._transaction() as db:
             changed = await _changed(
                 db,
-                "UPDATE outbox SET state = 'refused', last_error = ?"
-                " WHERE id = ? AND state IN ('queued', 'sending', 'waiting')",
+                "UPDATE outbox SET state = 'refused', last_error = ?"  # noqa: S608
+                f" WHERE id = ? AND state IN {_OPEN}",
                 (error, entry_id),
             )
         return changed > 0
