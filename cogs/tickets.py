@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.inbound.engine import CycleReport
 from bot.inbound.render import ticket_info_embed
 from bot.links import LinkConfig
+from bot.outbound.closing import status_change_refusal
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket, TicketStatus
 from bot.store.records import Ticket as TicketRecord
@@ -83,16 +84,10 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
 
     async def _set_status(self, interaction: discord.Interaction, status: TicketStatus) -> None:
         link, record, client = await self._here(interaction)
-        if status is TicketStatus.CLOSED:
-            # A reply still on its way would arrive after the close (and be refused).
-            store = self.services.store
-            for state in ("queued", "sending", "waiting"):
-                entries = await store.entries_in_state(state, link.guild_id)
-                if any(e.ticket_id == record.ticket_id for e in entries):
-                    raise NotAllowed(
-                        "A reply to this ticket is still being sent (⏳). Close it once "
-                        "the reply shows ✅, so the customer gets it first."
-                    )
+        on_its_way = await self.services.store.has_reply_on_its_way(link.guild_id, record.ticket_id)
+        refusal = status_change_refusal(status, reply_on_its_way=on_its_way)
+        if refusal is not None:
+            raise NotAllowed(refusal)
         await interaction.response.defer(ephemeral=True, thinking=True)
         ticket = await client.set_status(
             record.ticket_id, status, idempotency_key=f"discord-{interaction.id}"

@@ -531,3 +531,50 @@ async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: i
     ticket = await store.get_ticket(GUILD, 2)
     assert ticket is not None and ticket.thread_id == 600
     assert await store.writable_check()
+
+
+# --- connecting a store and closing a ticket ---------------------------------------------
+
+
+async def test_connect_store_saves_the_key_and_forgets_tickets_only_when_asked(
+    store: Store,
+) -> None:
+    await store.upsert_link(GUILD, now=NOW, channel_id=5, note_prefix="!!")
+    await add_ticket(store, 1)
+    kept = await store.connect_store(
+        GUILD, now=NOW + 1, store_slug="a", api_key_sealed="sealed-a", forget_tickets=False
+    )
+    assert (kept.store_slug, kept.api_key_sealed) == ("a", "sealed-a")
+    assert (kept.channel_id, kept.note_prefix, kept.created_at) == (5, "!!", NOW)
+    assert await store.count_tickets(GUILD) == (1, 1)
+
+    moved = await store.connect_store(
+        GUILD, now=NOW + 2, store_slug="b", api_key_sealed="sealed-b", forget_tickets=True
+    )
+    assert (moved.store_slug, moved.api_key_sealed, moved.channel_id) == ("b", "sealed-b", 5)
+    assert await store.count_tickets(GUILD) == (0, 0)
+    assert not await store.first_link_done(GUILD)  # the new store starts as a first link
+
+    fresh = await store.connect_store(
+        OTHER_GUILD, now=NOW, store_slug=None, api_key_sealed="sealed", forget_tickets=True
+    )
+    assert (fresh.store_slug, fresh.channel_id) == (None, None)
+
+
+async def test_reply_on_its_way_until_delivered_or_refused(store: Store) -> None:
+    await add_ticket(store, 1)
+    await add_ticket(store, 2)
+    assert not await store.has_reply_on_its_way(GUILD, 1)
+    entry = await store.enqueue_reply(
+        GUILD, 1, channel_id=50, discord_message_id=900, author_id=1, content="hi", now=NOW
+    )
+    assert entry is not None
+    assert await store.has_reply_on_its_way(GUILD, 1)
+    assert not await store.has_reply_on_its_way(GUILD, 2)
+    assert not await store.has_reply_on_its_way(OTHER_GUILD, 1)
+    assert await store.mark_sending(entry.id, now=NOW)
+    assert await store.has_reply_on_its_way(GUILD, 1)
+    assert await store.mark_waiting(entry.id, "later", next_attempt_at=NOW + 5)
+    assert await store.has_reply_on_its_way(GUILD, 1)
+    assert await store.mark_refused(entry.id, "no")
+    assert not await store.has_reply_on_its_way(GUILD, 1)
