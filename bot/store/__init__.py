@@ -783,6 +783,42 @@ class Store:
             )
         return changed > 0
 
+    # --- the relay's feedback on outbox entries (lives and dies with the entry) ---
+
+    async def owe_feedback(self, entry_id: int) -> None:
+        """The entry's final reaction is owed until :meth:`settle_feedback`."""
+        await self._set_feedback_owed(entry_id, owed=True)
+
+    async def settle_feedback(self, entry_id: int) -> None:
+        await self._set_feedback_owed(entry_id, owed=False)
+
+    async def _set_feedback_owed(self, entry_id: int, *, owed: bool) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET feedback_owed = ? WHERE id = ?", (int(owed), entry_id)
+            )
+
+    async def owed_feedback(self) -> list[int]:
+        """Ids of the entries whose final reaction is still owed, oldest first."""
+        rows = await self._read_all("SELECT id FROM outbox WHERE feedback_owed = 1 ORDER BY id")
+        return [int(r[0]) for r in rows]
+
+    async def edit_warned(self, discord_message_id: int) -> bool:
+        """Whether staff were already told that editing this relayed message changes nothing."""
+        row = await self._read_one(
+            "SELECT 1 FROM outbox WHERE discord_message_id = ? AND edit_warned_at IS NOT NULL",
+            (discord_message_id,),
+        )
+        return row is not None
+
+    async def record_edit_warned(self, discord_message_id: int, *, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET edit_warned_at = coalesce(edit_warned_at, ?)"
+                " WHERE discord_message_id = ?",
+                (now, discord_message_id),
+            )
+
     # --- poll state ---
 
     async def record_poll_success(

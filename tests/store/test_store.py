@@ -578,3 +578,78 @@ async def test_reply_on_its_way_until_delivered_or_refused(store: Store) -> None
     assert await store.has_reply_on_its_way(GUILD, 1)
     assert await store.mark_refused(entry.id, "no")
     assert not await store.has_reply_on_its_way(GUILD, 1)
+
+
+# --- the relay's feedback state (migration 0003) ------------------------------------------
+
+
+def write_schema_up_to(path: Path, version: int) -> None:
+    """A database as an older bridge left it: the migrations up to ``version`` only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        for migration in load_migrations()[:version]:
+            conn.executescript(migration.sql)
+        conn.execute(f"PRAGMA user_version = {version:d}")
+
+
+async def test_edit_warnings_and_owed_feedback_move_off_meta(db_path: Path) -> None:
+    """The relay kept `relay.edit_warned.<id>` rows in meta forever, and owed feedback as
+    one JSON list; 0003 carries both onto the outbox rows and drops the meta rows."""
+    write_schema_up_to(db_path, 2)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "INSERT INTO tickets (guild_id, ticket_id, status, created_at, updated_at)"
+            " VALUES (1, 1, 'OPEN', 0, 0)"
+        )
+        for entry_id, message_id in ((1, 901), (2, 902), (3, 903)):
+            conn.execute(
+                "INSERT INTO outbox (id, guild_id, ticket_id, channel_id, discord_message_id,"
+                " author_id, content, created_at) VALUES (?, 1, 1, 5, ?, 1, 'x', 0)",
+                (entry_id, message_id),
+            )
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("relay.edit_warned.902", "1"),
+                ("relay.edit_warned.777", "1"),  # its entry is long gone
+                ("relay.feedback_owed", "[3, 1, 404]"),
+                ("inbound.first_link.1", "done"),
+            ],
+        )
+    async with await Store.open(db_path) as store:
+        assert [await store.edit_warned(m) for m in (901, 902, 903, 777)] == [
+            False,
+            True,
+            False,
+            False,
+        ]
+        assert await store.owed_feedback() == [1, 3]
+        assert await store.first_link_done(1)  # other meta rows stay
+    keys = {k for (k,) in raw(db_path, "SELECT key FROM meta")}
+    assert not any(k.startswith("relay.") for k in keys)
+
+
+async def test_feedback_state_lives_and_dies_with_its_outbox_entry(store: Store) -> None:
+    await add_ticket(store, 1)
+    entry = await store.enqueue_reply(
+        GUILD, 1, channel_id=50, discord_message_id=900, author_id=1, content="hi", now=NOW
+    )
+    assert entry is not None
+    assert not await store.edit_warned(900)
+    await store.record_edit_warned(900, now=NOW)
+    await store.record_edit_warned(900, now=NOW + 9)  # the first time is kept
+    assert await store.edit_warned(900)
+    await store.owe_feedback(entry.id)
+    assert await store.owed_feedback() == [entry.id]
+    await store.settle_feedback(entry.id)
+    assert await store.owed_feedback() == []
+    await store.owe_feedback(entry.id)
+
+    await store.forget_tickets(GUILD)
+    assert not await store.edit_warned(900)
+    assert await store.owed_feedback() == []
+    assert raw(store_path(store), "SELECT count(*) FROM meta WHERE key LIKE 'relay.%'") == [(0,)]
+
+
+def store_path(store: Store) -> Path:
+    return Path(store.path)
