@@ -63,7 +63,7 @@ from bot.explain import explain
 from bot.ops import metrics
 from bot.sellapp.models import Author, TicketMessage
 from bot.store import Store
-from bot.store.records import OutboxEntry, Ticket
+from bot.store.records import OPEN_OUTBOX_STATES, OutboxEntry, Ticket
 
 __all__ = [
     "CLOCK_SKEW",
@@ -447,7 +447,7 @@ class OutboundRelay:
 
     async def _next_wait(self, held: set[int]) -> float | None:
         heads: dict[tuple[int, int], OutboxEntry] = {}
-        for state in ("queued", "waiting", "sending"):
+        for state in OPEN_OUTBOX_STATES:
             for e in await self._store.entries_in_state(state):
                 key = (e.guild_id, e.ticket_id)
                 if key not in heads or e.id < heads[key].id:
