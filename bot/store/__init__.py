@@ -384,11 +384,6 @@ class Store:
                 await _forget_tickets(db, guild_id)
         return existed > 0
 
-    async def forget_tickets(self, guild_id: int) -> None:
-        """Drop a guild's tickets, their messages and outbox, but keep its link."""
-        async with self._transaction() as db:
-            await _forget_tickets(db, guild_id)
-
     async def connect_store(
         self,
         guild_id: int,

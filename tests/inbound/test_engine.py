@@ -609,7 +609,7 @@ async def test_a_message_held_for_a_reply_in_flight_is_posted_even_if_the_ticket
 async def test_relinking_after_forgetting_does_not_post_the_history_again(world: World) -> None:
     tid = world.ticket(messages=["one", "two"])
     await world.cycle()
-    await world.store.forget_tickets(GUILD)  # /sellapp disconnect forget_tickets, or a new store
+    await world.store.delete_link(GUILD, forget_tickets=True)  # /sellapp disconnect forget_tickets
     world.say(tid, "three")
     await world.cycle()
     assert texts(world, tid) == ["one", "two", "three"]  # used to be one, two, one, two, three

@@ -645,7 +645,7 @@ async def test_feedback_state_lives_and_dies_with_its_outbox_entry(store: Store)
     assert await store.owed_feedback() == []
     await store.owe_feedback(entry.id)
 
-    await store.forget_tickets(GUILD)
+    await store.delete_link(GUILD, forget_tickets=True)
     assert not await store.edit_warned(900)
     assert await store.owed_feedback() == []
     assert raw(store_path(store), "SELECT count(*) FROM meta WHERE key LIKE 'relay.%'") == [(0,)]
