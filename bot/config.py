@@ -7,7 +7,7 @@ builds settings at import time. Secrets are ``SecretStr`` so they never print.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -22,12 +22,15 @@ from bot.errors import ConfigError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
+STORE_SLUG_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,100}$"
+"""A SellApp store slug, as ``SELLAPP_STORE`` and ``/sellapp connect`` accept it."""
+
 # What each setting expects, in words, for the one-line error at start.
 _EXPECTS: dict[str, str] = {
     "discord_token": "the bot token from the Discord developer portal",
     "sellapp_api_url": "an http(s) URL such as https://sell.app/api",
     "sellapp_api_key": "a SellApp API key",
-    "sellapp_store": "a store slug (letters, digits, '-' or '_')",
+    "sellapp_store": "a store slug (letters, digits, '-', '_' or '.')",
     "discord_guild_id": "a Discord server id (a positive whole number)",
     "tickets_channel_id": "a Discord channel id (a positive whole number)",
     "staff_role_ids": "comma-separated Discord role ids, e.g. 123,456",
@@ -63,7 +66,7 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     sellapp_api_url: AnyHttpUrl = AnyHttpUrl("https://sell.app/api")
     sellapp_api_key: SecretStr | None = None
-    sellapp_store: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] = None
+    sellapp_store: Annotated[str | None, Field(pattern=STORE_SLUG_PATTERN)] = None
     discord_guild_id: Annotated[int | None, Field(gt=0)] = None
     tickets_channel_id: Annotated[int | None, Field(gt=0)] = None
     staff_role_ids: Annotated[tuple[int, ...], NoDecode] = ()

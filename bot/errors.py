@@ -1,21 +1,40 @@
-"""The bridge's errors.
+"""The bridge's errors, one tree (httpx style: each class says what went wrong and who raises it).
 
 Every message here is safe to show a staff member: no API key, token or customer
 message body is ever put into one. The cog layer turns them into ephemeral replies
-in one place (see ``cogs`` / the command tree's ``on_error``).
+in one place (:func:`bot.tree.describe`, the command tree's ``on_error``), in the words
+of :func:`bot.explain.explain`.
 
-    BridgeError
-    ├── ConfigError                  a setting is missing or malformed
+    BridgeError                      base of every error we raise on purpose; str() is safe to show
+    ├── ConfigError                  a setting is missing or malformed (bot.config at start;
+    │   │                            bot.links.sealing for SECRET_KEY; bot.store for a newer schema)
     │   └── DatabaseUnusable         DATABASE_PATH can't be created, opened or written
-    ├── SealError                    a stored key can't be sealed/unsealed
-    └── SellAppError                 anything that went wrong talking to SellApp
-        ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
-        ├── SellAppNotFound          404: no such ticket or message
-        ├── SellAppBadRequest        400: e.g. SellApp's "missing-store"
-        ├── SellAppValidationError   422: SellApp refused the content; carries field messages
-        ├── SellAppRateLimited       429 that outlasted our bounded wait
-        ├── SellAppUnavailable       5xx, timeout or connection error (after retries, for reads)
-        └── SellAppProtocolError     malformed JSON or a payload of an unexpected shape
+    │                                (bot.store._db at open)
+    ├── SealError                    a stored key can't be sealed/opened, e.g. SECRET_KEY
+    │                                changed (bot.links.sealing; bot.links reports it as the
+    │                                link's problem)
+    ├── InputRefused                 what a member typed or asked can't be used (the pure
+    │                                command rules: bot.links.connect)
+    ├── SellAppError                 talking to SellApp went wrong; carries endpoint, status,
+    │   │                            request_id (raised only by bot.sellapp.client)
+    │   ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
+    │   ├── SellAppNotFound          404: no such ticket or message (or another store's)
+    │   ├── SellAppBadRequest        400: e.g. SellApp's "missing-store"
+    │   ├── SellAppValidationError   422: SellApp refused the content; carries field messages
+    │   ├── SellAppRateLimited       429 that outlasted our bounded wait; retryable
+    │   ├── SellAppUnavailable       5xx, timeout or connection error (reads: after retries);
+    │   │                            retryable
+    │   └── SellAppProtocolError     malformed JSON or a payload of an unexpected shape
+    └── DiscordSideError             Discord refused or failed an action, as the engines see
+        │                            it (built from discord.py's exceptions by
+        │                            bot.inbound.discord_edge; the engines never import discord)
+        ├── ThreadGone               10003 Unknown Channel for a ticket's thread: it was
+        │                            deleted (the inbound engine recreates it)
+        ├── ChannelUnusable          the tickets channel is gone, of the wrong type, or the
+        │                            bot may not write there (the guild's cycle stops, says why)
+        ├── ThreadUnusable           the bot may not write in one ticket's thread; the other
+        │                            tickets go on
+        └── DiscordUnavailable       Discord answered 5xx or could not be reached; retried later
 """
 
 from __future__ import annotations
@@ -36,6 +55,13 @@ class DatabaseUnusable(ConfigError):
 
 class SealError(BridgeError):
     """A stored SellApp key could not be sealed or opened (e.g. SECRET_KEY changed)."""
+
+
+class InputRefused(BridgeError):
+    """What a member typed or asked can't be used; the message says why and what to do.
+
+    Raised by the pure command rules (e.g. :func:`bot.links.connect.read_form`) before
+    anything is changed."""
 
 
 class SellAppError(BridgeError):

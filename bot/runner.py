@@ -14,13 +14,10 @@ import yarl
 from bot.app import BridgeBot
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.links import Links
-from bot.links.sealing import Sealer
 from bot.ops import metrics
 from bot.ops.health import GatewayWatch, HealthChecks, HealthServer
-from bot.ops.logs import SecretRegistry, secret_values, setup_logging
-from bot.sellapp.client import make_http_client
-from bot.services import Services
+from bot.ops.logs import SecretRegistry, setup_logging
+from bot.services import open_services, secret_registry
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,10 +41,7 @@ def point_discord_at(settings: Settings) -> None:
 
 
 def run_bot(settings: Settings) -> int:
-    secrets = SecretRegistry()
-    secrets.add(
-        *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
-    )
+    secrets = secret_registry(settings)
     setup_logging(settings.log_level, settings.log_format, secrets)
     try:
         return asyncio.run(_serve(settings, secrets))
@@ -71,17 +65,14 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
     point_discord_at(settings)
     store = await Store.open(settings.database_path)
     try:
-        async with make_http_client(observe=metrics.observe_sellapp) as http:
-            sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
-            links = Links(settings, store, http, secrets, sealer)
-            services = Services(
-                settings=settings, store=store, http=http, secrets=secrets, links=links
-            )
+        async with open_services(
+            settings, store, secrets, observe=metrics.observe_sellapp
+        ) as services:
             bot = BridgeBot(services)
             gateway = GatewayWatch()
             gateway.attach(bot)
             health = await _start_health(
-                settings, HealthChecks(gateway=gateway, store=store, links=links)
+                settings, HealthChecks(gateway=gateway, store=store, links=services.links)
             )
             try:
                 return await _run_until_signal(bot, settings.discord_token.get_secret_value())

@@ -1,14 +1,22 @@
-"""The long-lived services the cogs and engines share, built once by ``bot.runner``."""
+"""The long-lived services the cogs and engines share, and the one place they are wired.
+
+``bot.runner`` (the bot) and ``bot.ops.commands`` (``sellapp-bridge check``) both start
+from here, so what the check tries is what the bot will run with.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 
 from bot.config import Settings
 from bot.links import Links
-from bot.ops.logs import SecretRegistry
+from bot.links.sealing import Sealer
+from bot.ops.logs import SecretRegistry, secret_values
+from bot.sellapp.client import Observe, make_http_client
 from bot.store import Store
 
 
@@ -19,3 +27,28 @@ class Services:
     http: httpx.AsyncClient
     secrets: SecretRegistry
     links: Links
+
+
+def secret_registry(settings: Settings) -> SecretRegistry:
+    """A registry holding every secret of ``settings``, so no log line can show one."""
+    secrets = SecretRegistry()
+    secrets.add(
+        *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
+    )
+    return secrets
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    store: Store,
+    secrets: SecretRegistry,
+    *,
+    observe: Observe | None = None,
+) -> AsyncIterator[Services]:
+    """The services around an open ``store``: the shared HTTP client (closed on exit),
+    the sealer (when ``SECRET_KEY`` is set) and the links. The caller owns the store."""
+    async with make_http_client(observe=observe) as http:
+        sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
+        links = Links(settings, store, http, secrets, sealer)
+        yield Services(settings=settings, store=store, http=http, secrets=secrets, links=links)

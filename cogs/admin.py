@@ -8,7 +8,6 @@ time in case a server's override opens them up.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -19,8 +18,15 @@ from pydantic import SecretStr
 
 from bot.explain import explain
 from bot.inbound.engine import CycleReport
-from bot.sellapp.client import SellAppClient
-from bot.sellapp.models import TicketStatus
+from bot.links.connect import (
+    MAX_KEY_LENGTH,
+    connected_words,
+    plan_connect,
+    probe_store,
+    read_form,
+)
+from bot.links.status import bridge_state, replies_on_their_way
+from bot.permissions import missing_permissions
 from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:
@@ -28,27 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STORE_SLUG = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-MAX_KEY_LENGTH = 500
-# What the bot needs in the tickets channel (see README, "Permissions").
-REQUIRED_PERMISSIONS: tuple[tuple[str, str], ...] = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("send_messages_in_threads", "Send Messages in Threads"),
-    ("create_public_threads", "Create Public Threads"),
-    ("manage_threads", "Manage Threads"),
-    ("embed_links", "Embed Links"),
-    ("read_message_history", "Read Message History"),
-    ("add_reactions", "Add Reactions"),
-)
-
 
 def _ago(moment: float | None) -> str:
     return "never" if moment is None else f"<t:{int(moment)}:R>"
-
-
-def missing_permissions(perms: discord.Permissions) -> list[str]:
-    return [label for attr, label in REQUIRED_PERMISSIONS if not getattr(perms, attr)]
 
 
 def report_words(report: CycleReport) -> str:
@@ -148,51 +136,26 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         self, interaction: discord.Interaction, raw_key: str, raw_store: str
     ) -> None:
         guild_id = self._guild(interaction)
-        key = raw_key.strip()
-        slug = raw_store.strip() or None
-        if not key or any(c.isspace() for c in key):
-            raise NotAllowed("That API key can't be right: it is empty or has spaces in it.")
-        if slug is not None and not STORE_SLUG.match(slug):
-            raise NotAllowed(
-                "A store slug has only letters, digits, '-', '_' or '.', like my-store."
-            )
-        sealer = self.services.links.sealer
+        form = read_form(raw_key, raw_store)
+        links = self.services.links
+        sealer = links.sealer
         if sealer is None:
             raise NotAllowed("The bot's host hasn't set SECRET_KEY; nothing was saved.")
-        self.services.secrets.add(key)
+        client = links.trial_client(SecretStr(form.api_key), form.store_slug)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        client = SellAppClient(
-            self.services.http,
-            base_url=str(self.services.settings.sellapp_api_url).rstrip("/"),
-            api_key=SecretStr(key),
-            store=slug,
-        )
         # Checked before anything is saved: a bad key raises and nothing changes.
-        first = await client.list_tickets(page=1, limit=1)
-        open_count = 0
-        async for ticket in client.iter_tickets(limit=100):
-            open_count += ticket.status is TicketStatus.OPEN
-        # The effective link: a guild linked by the host's settings counts too.
-        before = await self.services.links.get(guild_id)
-        switched = before is not None and before.api_key is not None and before.store_slug != slug
-        if switched:
-            # Another store: its ticket numbers mean other tickets. Start over cleanly.
-            await self.services.store.tickets.forget(guild_id)
-        await self.services.store.links.upsert(
-            guild_id, now=time.time(), store_slug=slug, api_key_sealed=sealer.seal(key)
+        probe = await probe_store(client)
+        plan = plan_connect(guild_id, form, await links.get(guild_id), sealer)
+        await self.services.store.links.connect(
+            guild_id,
+            now=time.time(),
+            store_slug=plan.store_slug,
+            api_key_sealed=plan.api_key_sealed,
+            forget_tickets=plan.forget_tickets,
         )
         await self._changed()
-        link = await self.services.links.get(guild_id)
-        total = first.total if first.total is not None else len(first.items)
-        text = (
-            f"Connected to SellApp store **{slug or 'the key’s first store'}**: "
-            f"{total} ticket(s), {open_count} open. The key is stored sealed."
-        )
-        if switched:
-            text += "\nThis server was linked to another store before: its ticket threads stay, "
-            text += "but they are no longer followed."
-        if link is not None and link.channel_id is None:
-            text += "\nNext: choose where tickets go with /sellapp channel."
+        link = await links.get(guild_id)
+        text = connected_words(plan, probe, channel_set=link is None or link.channel_id is not None)
         log.info("guild %s: connected a SellApp store", guild_id)
         await interaction.followup.send(text, ephemeral=True)
 
@@ -359,35 +322,31 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         poll = await store.state.get_poll_state(guild_id)
         counts = await store.tickets.count(guild_id)
         outbox = await store.outbox.counts(guild_id)
-        failing = poll is not None and poll.consecutive_failures > 0
-        if link.paused:
-            state = "⏸️ paused"
-        elif link.missing:
-            state = f"⚪ not running: {link.missing}"
-        elif failing:
-            state = "🔴 failing"
-        else:
-            state = "🟢 running"
-        embed = discord.Embed(title="SellApp bridge", colour=0xEF4444 if failing else 0x22C55E)
+        state = bridge_state(
+            paused=link.paused,
+            missing=link.missing,
+            consecutive_failures=poll.consecutive_failures if poll else 0,
+        )
+        embed = discord.Embed(title="SellApp bridge", colour=state.colour)
         embed.add_field(name="Store", value=link.store_slug or "the key's first store")
         embed.add_field(
             name="Channel", value=f"<#{link.channel_id}>" if link.channel_id else "not set"
         )
         roles = ", ".join(f"<@&{r}>" for r in sorted(link.staff_role_ids)) or "none"
         embed.add_field(name="Staff roles", value=roles[:1024])
-        embed.add_field(name="State", value=state, inline=False)
+        embed.add_field(name="State", value=state.words, inline=False)
         last = poll.last_poll_at if poll else None
         embed.add_field(name="Last poll", value=_ago(last))
-        if not link.paused and not link.missing:
+        if state.polling:
             following = (last or time.time()) + link.poll_interval
             embed.add_field(name="Next poll", value=_ago(following))
         embed.add_field(name="Interval", value=f"{link.poll_interval:g} s")
-        if failing and poll is not None and poll.last_error:
+        if state.failing and poll is not None and poll.last_error:
             embed.add_field(name="Last error", value=poll.last_error[:1024], inline=False)
         embed.add_field(name="Tickets", value=f"{counts.tracked} tracked, {counts.open} open")
         embed.add_field(
             name="Replies",
-            value=f"{outbox['queued'] + outbox['sending'] + outbox['waiting']} waiting, "
+            value=f"{replies_on_their_way(outbox)} waiting, "
             f"{outbox['refused']} refused, {outbox['delivered']} delivered",
         )
         if poll is not None and poll.last_response_ms is not None:

@@ -111,10 +111,6 @@ class Inbound(commands.Cog):
         if event is not None:
             event.set()
 
-    def is_polling(self, guild_id: int) -> bool:
-        task = self._loops.get(guild_id)
-        return task is not None and not task.done()
-
     async def sync_ticket(self, link: LinkConfig, ticket: Ticket) -> CycleReport:
         """One ticket now, under the guild's lock so it never races a cycle."""
         assert link.channel_id is not None

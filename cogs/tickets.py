@@ -15,7 +15,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.inbound.engine import CycleReport
+from bot.inbound.render import ticket_info_embed
 from bot.links import LinkConfig
+from bot.outbound.closing import status_change_refusal
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket, TicketStatus
 from bot.store.records import Ticket as TicketRecord
@@ -35,25 +37,6 @@ def is_staff(interaction: discord.Interaction, link: LinkConfig) -> bool:
     if not isinstance(member, discord.Member) or member.guild.id != link.guild_id:
         return False
     return any(role.id in link.staff_role_ids for role in member.roles)
-
-
-def ticket_embed(ticket: Ticket) -> discord.Embed:
-    embed = discord.Embed(
-        title=f"Ticket #{ticket.id}: {ticket.title}"[:256],
-        colour=0x3B82F6 if ticket.status is TicketStatus.OPEN else 0x6B7280,
-    )
-    embed.add_field(name="Status", value=ticket.status.value.title())
-    email = ticket.customer.email if ticket.customer else None
-    embed.add_field(name="Customer", value=discord.utils.escape_markdown(email or "unknown"))
-    if ticket.reference is not None:
-        embed.add_field(
-            name="Order", value=f"{ticket.reference.type or 'order'} {ticket.reference.id}"
-        )
-    embed.add_field(name="Opened", value=f"<t:{int(ticket.created_at.timestamp())}:f>")
-    embed.add_field(name="Updated", value=f"<t:{int(ticket.updated_at.timestamp())}:R>")
-    if ticket.message_count is not None:
-        embed.add_field(name="Messages", value=str(ticket.message_count))
-    return embed
 
 
 @app_commands.guild_only()
@@ -96,20 +79,17 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         _, record, client = await self._here(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         ticket = await client.get_ticket(record.ticket_id)
-        await interaction.followup.send(embed=ticket_embed(ticket), ephemeral=True)
+        embed = discord.Embed.from_dict(ticket_info_embed(ticket))
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
     async def _set_status(self, interaction: discord.Interaction, status: TicketStatus) -> None:
         link, record, client = await self._here(interaction)
-        if status is TicketStatus.CLOSED:
-            # A reply still on its way would arrive after the close (and be refused).
-            store = self.services.store
-            for state in ("queued", "sending", "waiting"):
-                entries = await store.outbox.in_state(state, link.guild_id)
-                if any(e.ticket_id == record.ticket_id for e in entries):
-                    raise NotAllowed(
-                        "A reply to this ticket is still being sent (⏳). Close it once "
-                        "the reply shows ✅, so the customer gets it first."
-                    )
+        on_its_way = await self.services.store.outbox.has_reply_on_its_way(
+            link.guild_id, record.ticket_id
+        )
+        refusal = status_change_refusal(status, reply_on_its_way=on_its_way)
+        if refusal is not None:
+            raise NotAllowed(refusal)
         await interaction.response.defer(ephemeral=True, thinking=True)
         ticket = await client.set_status(
             record.ticket_id, status, idempotency_key=f"discord-{interaction.id}"

@@ -10,10 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bot.inbound.render import read_marker, unescape_markdown
+from bot.inbound.render import read_marker
 from tests.e2e.harness import DISCORD_TOKEN, STORE, BotProcess, World, build_world, ticket_thread
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.sellapp import FakeSellApp
+from tests.markdown import unescape_markdown
 
 
 def say(side: str, text: str) -> None:

@@ -22,7 +22,6 @@ from bot.inbound.render import (
     THREAD_NAME_LIMIT,
     thread_name,
     ticket_embed,
-    unescape_markdown,
     utf16_len,
 )
 from bot.outbound.engine import Ignore, Relay, message_text
@@ -34,6 +33,7 @@ from tests.inbound.test_engine import KEY as SYNC_KEY
 from tests.inbound.test_engine import STORE as SYNC_STORE
 from tests.inbound.test_engine import World as SyncWorld
 from tests.inbound.test_render import embed_size, make_ticket
+from tests.markdown import unescape_markdown
 from tests.outbound.test_engine import KEY as RELAY_KEY
 from tests.outbound.test_engine import STORE as RELAY_STORE
 from tests.outbound.test_engine import Clock as RelayClock

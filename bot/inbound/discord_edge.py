@@ -23,8 +23,6 @@ OPEN_TAG = "Open"
 CLOSED_TAG = "Closed"
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_MESSAGE = 10008
-MISSING_ACCESS = 50001
-MISSING_PERMISSIONS = 50013
 THREAD_ARCHIVED = 50083
 # A week: threads of quiet tickets stay visible; closing archives them at once anyway.
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080

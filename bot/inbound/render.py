@@ -46,7 +46,6 @@ _MARKDOWN_CHARS = re.compile(r"([\\*_~|`>#\-\[\]()<])")
 # Links stay clickable: text inside a bare URL is left as it is (Discord links URLs before
 # it reads markdown, and a backslash inside one would break it).
 _URL = re.compile(r"https?://[^\s<>()\[\]\\]+")
-_UNESCAPE = re.compile(r"\\([\\*_~|`>#\-\[\]()<])")
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
@@ -80,18 +79,6 @@ def escape_markdown(text: str) -> str:
         out.append(match.group(0))
         last = match.end()
     out.append(_MARKDOWN_CHARS.sub(r"\\\1", text[last:]))
-    return "".join(out)
-
-
-def unescape_markdown(text: str) -> str:
-    """The inverse of :func:`escape_markdown` (what a reader sees)."""
-    out: list[str] = []
-    last = 0
-    for match in _URL.finditer(text):
-        out.append(_UNESCAPE.sub(r"\1", text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(_UNESCAPE.sub(r"\1", text[last:]))
     return "".join(out)
 
 
@@ -192,6 +179,19 @@ def ticket_embed(ticket: Ticket) -> dict[str, Any]:
         "footer": {"text": f"SellApp ticket {ticket.id}"},
         "timestamp": _timestamp(ticket.created_at),
     }
+
+
+def ticket_info_embed(ticket: Ticket) -> dict[str, Any]:
+    """``/ticket info``: the thread's first embed, plus what changes as the ticket goes on
+    (when SellApp last updated it, and how many messages it holds)."""
+    embed = ticket_embed(ticket)
+    fields = [
+        *embed["fields"],
+        {"name": "Updated", "value": f"<t:{int(ticket.updated_at.timestamp())}:R>", "inline": True},
+    ]
+    if ticket.message_count is not None:
+        fields.append({"name": "Messages", "value": str(ticket.message_count), "inline": True})
+    return {**embed, "fields": fields}
 
 
 def ticket_post(ticket: Ticket) -> Post:

@@ -153,11 +153,17 @@ class Links:
         cache_key = (digest, store_slug, str(self._settings.sellapp_api_url))
         client = self._clients.get(cache_key)
         if client is None:
-            client = SellAppClient(
-                self._http,
-                base_url=str(self._settings.sellapp_api_url).rstrip("/"),
-                api_key=api_key,
-                store=store_slug,
-            )
-            self._clients[cache_key] = client
+            client = self._clients[cache_key] = self.trial_client(api_key, store_slug)
         return client
+
+    def trial_client(self, api_key: SecretStr, store_slug: str | None) -> SellAppClient:
+        """A client for a key not saved yet (``/sellapp connect`` tries it first): not
+        kept, so a key that turns out wrong leaves nothing behind. The one place a
+        :class:`SellAppClient` is built for the running bot."""
+        self._secrets.add(api_key.get_secret_value())
+        return SellAppClient(
+            self._http,
+            base_url=str(self._settings.sellapp_api_url).rstrip("/"),
+            api_key=api_key,
+            store=store_slug,
+        )

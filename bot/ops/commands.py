@@ -27,12 +27,11 @@ from bot.config import Settings
 from bot.errors import BridgeError, ConfigError
 from bot.explain import explain
 from bot.links import LinkConfig, Links
-from bot.links.sealing import Sealer
-from bot.ops.logs import SecretRegistry, secret_values, setup_logging
+from bot.ops.logs import setup_logging
+from bot.permissions import missing_permissions, required_permissions
 from bot.runner import point_discord_at
-from bot.sellapp.client import make_http_client
+from bot.services import open_services, secret_registry
 from bot.store import Store
-from cogs.admin import REQUIRED_PERMISSIONS, missing_permissions
 
 __all__ = [
     "INVITE_SCOPES",
@@ -58,11 +57,6 @@ _USABLE_CHANNELS = (discord.TextChannel, discord.ForumChannel)
 
 
 # --- invite-url ---------------------------------------------------------------------------
-
-
-def required_permissions() -> discord.Permissions:
-    """What the bot needs in a tickets channel, from ``cogs.admin.REQUIRED_PERMISSIONS``."""
-    return discord.Permissions(**dict.fromkeys((attr for attr, _ in REQUIRED_PERMISSIONS), True))
 
 
 def invite_url(application_id: int) -> str:
@@ -160,10 +154,7 @@ async def run_check(
     if settings is None:
         say(False, "settings", str(config_error or "could not be read"))
         return EXIT_CONFIG
-    secrets = SecretRegistry()
-    secrets.add(
-        *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
-    )
+    secrets = secret_registry(settings)
     setup_logging("WARNING", "text", secrets)  # our lines are the output; the log is for errors
     logging.getLogger("discord.client").setLevel(logging.ERROR)  # "voice not supported"
     if settings.discord_token is None:
@@ -178,10 +169,8 @@ async def run_check(
     try:
         version = await store.schema_version()
         say(True, f"database {settings.database_path}", f"schema version {version}")
-        async with make_http_client() as http:
-            sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
-            links = Links(settings, store, http, secrets, sealer)
-            await _check_discord_and_links(settings, links, say)
+        async with open_services(settings, store, secrets) as services:
+            await _check_discord_and_links(settings, services.links, say)
     finally:
         await store.close()
     return EXIT_FAILED if say.failed else EXIT_OK

@@ -47,7 +47,7 @@ and in order (:func:`waiting_to_show`); that it was added is recorded on the out
 (``waiting_shown``) before the request, and the final reaction takes ⏳ off only where it
 was added, after a restart too. A reply that goes straight through costs one request: ✅.
 The final reaction is owed from just before the final state is written until it was
-shown (a list in the store's meta table), so a crash in between shows it at the next
+shown (a flag on the outbox row), so a crash in between shows it at the next
 start. Feedback failing never loses or resends a reply.
 Editing or deleting a relayed message gets ⚠️ and one explanation per message.
 """
@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import random
 import time
@@ -70,7 +69,7 @@ from bot.explain import explain
 from bot.ops import metrics
 from bot.sellapp.models import Author, TicketMessage
 from bot.store import Store
-from bot.store.records import OutboxEntry, Ticket
+from bot.store.records import OPEN_OUTBOX_STATES, OutboxEntry, Ticket
 
 __all__ = [
     "CLOCK_SKEW",
@@ -109,8 +108,6 @@ STUCK_SENDING: Final = 300.0
 at most; the SellApp client's timeout)."""
 """How soon to look again at entries of a guild that can't deliver (paused, no key)."""
 MAX_PARALLEL: Final = 8
-OWED_KEY: Final = "relay.feedback_owed"
-EDIT_WARNED_KEY: Final = "relay.edit_warned.{}"
 
 ATTACHMENTS_LINE = "Attachments (links from Discord; they may stop working after a while):"
 STICKER_ONLY = (
@@ -298,7 +295,6 @@ class OutboundRelay:
         self._feedback = feedback
         self._clients = clients
         self._clock = clock
-        self._owed_lock = asyncio.Lock()
         self._edit_lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(MAX_PARALLEL)
         self._showing: dict[int, asyncio.Task[None]] = {}
@@ -372,9 +368,8 @@ class OutboundRelay:
             )
             await self._say(channel_id, WITHDRAWN_NOTICE, None)
             return True
-        key = EDIT_WARNED_KEY.format(message_id)
         async with self._edit_lock:
-            if await self._store.state.get_meta(key) is not None:
+            if await self._store.outbox.edit_warned(message_id):
                 return False
             log.info(
                 "guild %s: ticket %s: relayed message %s was %s",
@@ -388,7 +383,7 @@ class OutboundRelay:
             else:
                 await self._react(channel_id, message_id, EDITED)
                 await self._say(channel_id, EDIT_WARNING, message_id)
-            await self._store.state.set_meta(key, "1")
+            await self._store.outbox.record_edit_warned(message_id, now=self._clock())
         return True
 
     # --- start ---
@@ -403,12 +398,12 @@ class OutboundRelay:
                 await self._store.outbox.mark_waiting(
                     entry.id, entry.last_error or "not sent yet", next_attempt_at=self._clock()
                 )
-        for entry_id in await self._owed():
+        for entry_id in await self._store.outbox.owed_feedback():
             found = await self._store.outbox.get(entry_id)
             if found is not None and found.state in ("delivered", "refused"):
                 await self._show_final(found)
             else:
-                await self._drop_owed(entry_id)
+                await self._store.outbox.settle_feedback(entry_id)
 
     # --- delivery ---
 
@@ -476,7 +471,7 @@ class OutboundRelay:
 
     async def _next_wait(self, held: set[int]) -> float | None:
         heads: dict[tuple[int, int], OutboxEntry] = {}
-        for state in ("queued", "waiting", "sending"):
+        for state in OPEN_OUTBOX_STATES:
             for e in await self._store.outbox.in_state(state):
                 key = (e.guild_id, e.ticket_id)
                 if key not in heads or e.id < heads[key].id:
@@ -573,7 +568,7 @@ class OutboundRelay:
     # --- outcomes ---
 
     async def _delivered(self, entry: OutboxEntry, sellapp_message_id: int) -> None:
-        await self._owe(entry.id)
+        await self._store.outbox.owe_feedback(entry.id)
         now = self._clock()
         if await self._store.outbox.mark_delivered(entry.id, sellapp_message_id, now=now):
             # From the moment the reply was queued (the gateway event) to SellApp's answer.
@@ -596,7 +591,7 @@ class OutboundRelay:
             entry.discord_message_id,
             why,
         )
-        await self._owe(entry.id)
+        await self._store.outbox.owe_feedback(entry.id)
         await self._store.outbox.mark_refused(entry.id, why)
         await self._show_final_later(entry.id)
 
@@ -646,25 +641,7 @@ class OutboundRelay:
             await self._react(channel, message, REFUSED)
             why = entry.last_error or "SellApp refused it."
             await self._say(channel, f"Not sent to the customer. {why}", message)
-        await self._drop_owed(entry.id)
-
-    # --- owed feedback (a crash between the final state and its reaction) ---
-
-    async def _owed(self) -> list[int]:
-        raw = await self._store.state.get_meta(OWED_KEY)
-        return [int(i) for i in json.loads(raw)] if raw else []
-
-    async def _owe(self, entry_id: int) -> None:
-        async with self._owed_lock:
-            owed = await self._owed()
-            if entry_id not in owed:
-                await self._store.state.set_meta(OWED_KEY, json.dumps([*owed, entry_id]))
-
-    async def _drop_owed(self, entry_id: int) -> None:
-        async with self._owed_lock:
-            owed = await self._owed()
-            if entry_id in owed:
-                await self._store.state.set_meta(OWED_KEY, json.dumps(_without(owed, entry_id)))
+        await self._store.outbox.settle_feedback(entry.id)
 
     # --- feedback that never breaks or slows delivery ---
 
@@ -728,7 +705,3 @@ class OutboundRelay:
 
 def _normal(text: str) -> str:
     return text.replace("\r\n", "\n").strip()
-
-
-def _without(ids: Sequence[int], entry_id: int) -> list[int]:
-    return [i for i in ids if i != entry_id]

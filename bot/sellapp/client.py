@@ -252,14 +252,6 @@ class SellAppClient:
         async for message in pages:
             yield message
 
-    async def get_message(self, ticket_id: int, message_id: int) -> TicketMessage:
-        """One message (``GET /v1/tickets/{id}/messages/{message_id}``)."""
-        template = "/v1/tickets/{id}/messages/{message_id}"
-        body = await self._request(
-            "GET", template, f"/v1/tickets/{int(ticket_id)}/messages/{int(message_id)}"
-        )
-        return parse_item(body, TicketMessage, f"GET {template}")
-
     async def reply(self, ticket_id: int, content: str) -> TicketMessage:
         """Post a store reply (``POST /v1/tickets/{id}/messages``). Never retried but on 429."""
         template = "/v1/tickets/{id}/messages"

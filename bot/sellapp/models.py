@@ -159,8 +159,3 @@ class Page(Generic[T]):
     last_page: int
     total: int | None
     per_page: int
-
-    @property
-    def has_more(self) -> bool:
-        """Whether a later page exists, by SellApp's own ``meta``."""
-        return self.current_page < self.last_page

@@ -88,6 +88,30 @@ class LinkTable:
             row = await one(db, sql, (guild_id, now, now, *given.values()))
         return _link(require(row, "guild link"))
 
+    async def connect(
+        self,
+        guild_id: int,
+        *,
+        now: float,
+        store_slug: str | None,
+        api_key_sealed: str,
+        forget_tickets: bool,
+    ) -> GuildLink:
+        """Save a guild's store and sealed key; with ``forget_tickets`` first drop what it
+        knew of its previous store's tickets. One transaction: both happen, or neither."""
+        async with self._db.transaction() as db:
+            if forget_tickets:
+                await forget_guild_tickets(db, guild_id)
+            row = await one(
+                db,
+                "INSERT INTO guild_links (guild_id, store_slug, api_key_sealed, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET"
+                " store_slug = excluded.store_slug, api_key_sealed = excluded.api_key_sealed,"
+                " updated_at = excluded.updated_at RETURNING *",
+                (guild_id, store_slug, api_key_sealed, now, now),
+            )
+        return _link(require(row, "guild link"))
+
     async def delete(self, guild_id: int, *, forget_tickets: bool) -> bool:
         """Unlink a guild; with ``forget_tickets`` also drop its tickets, messages and outbox,
         in the same transaction."""

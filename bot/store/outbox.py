@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Final
 
 from bot.store._db import Database, changed, every, one
 from bot.store.messages import insert_outbound
-from bot.store.records import OUTBOX_STATES, OutboxEntry, OutboxState
+from bot.store.records import OPEN_OUTBOX_STATES, OUTBOX_STATES, OutboxEntry, OutboxState
 from bot.store.state import mark_seen
+
+# ``state IN _OPEN`` in SQL: the states of a reply still on its way (fixed words, no input).
+_OPEN: Final = "(" + ", ".join(f"'{state}'" for state in OPEN_OUTBOX_STATES) + ")"
 
 
 def _outbox(row: sqlite3.Row) -> OutboxEntry:
@@ -60,11 +64,11 @@ class OutboxTable:
         waiting or sending; refused and delivered entries no longer hold the line.
         """
         rows = await self._db.read_all(
-            "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"
+            "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"  # noqa: S608
             " AND o.next_attempt_at <= :now AND (:guild IS NULL OR o.guild_id = :guild)"
             " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.guild_id = o.guild_id"
             "  AND p.ticket_id = o.ticket_id AND p.id < o.id"
-            "  AND p.state IN ('queued', 'waiting', 'sending'))"
+            f"  AND p.state IN {_OPEN})"
             " ORDER BY o.id",
             {"now": now, "guild": guild_id},
         )
@@ -90,8 +94,8 @@ class OutboxTable:
     async def open_entries(self, guild_id: int, ticket_id: int) -> list[OutboxEntry]:
         """A ticket's entries not yet delivered or refused, oldest (the head) first."""
         rows = await self._db.read_all(
-            "SELECT * FROM outbox WHERE guild_id = ? AND ticket_id = ?"
-            " AND state IN ('queued', 'waiting', 'sending') ORDER BY id",
+            "SELECT * FROM outbox WHERE guild_id = ? AND ticket_id = ?"  # noqa: S608
+            f" AND state IN {_OPEN} ORDER BY id",
             (guild_id, ticket_id),
         )
         return [_outbox(r) for r in rows]
@@ -111,6 +115,15 @@ class OutboxTable:
                 tuple(entry_ids),
             )
         return sorted((_outbox(r) for r in rows), key=lambda e: e.id)
+
+    async def has_reply_on_its_way(self, guild_id: int, ticket_id: int) -> bool:
+        """Whether a staff reply to the ticket is still queued, sending or waiting."""
+        row = await self._db.read_one(
+            f"SELECT 1 FROM outbox WHERE guild_id = ? AND ticket_id = ? AND state IN {_OPEN}"  # noqa: S608
+            " LIMIT 1",
+            (guild_id, ticket_id),
+        )
+        return row is not None
 
     async def counts(self, guild_id: int) -> dict[OutboxState, int]:
         rows = await self._db.read_all(
@@ -162,8 +175,8 @@ class OutboxTable:
         async with self._db.transaction() as db:
             count = await changed(
                 db,
-                "UPDATE outbox SET state = 'waiting', last_error = ?, next_attempt_at = ?"
-                " WHERE id = ? AND state IN ('queued', 'sending', 'waiting')",
+                "UPDATE outbox SET state = 'waiting', last_error = ?, next_attempt_at = ?"  # noqa: S608
+                f" WHERE id = ? AND state IN {_OPEN}",
                 (error, next_attempt_at, entry_id),
             )
         return count > 0
@@ -185,8 +198,44 @@ class OutboxTable:
         async with self._db.transaction() as db:
             count = await changed(
                 db,
-                "UPDATE outbox SET state = 'refused', last_error = ?"
-                " WHERE id = ? AND state IN ('queued', 'sending', 'waiting')",
+                "UPDATE outbox SET state = 'refused', last_error = ?"  # noqa: S608
+                f" WHERE id = ? AND state IN {_OPEN}",
                 (error, entry_id),
             )
         return count > 0
+
+    # --- the relay's feedback on an entry (lives and dies with the entry) ---
+
+    async def owe_feedback(self, entry_id: int) -> None:
+        """The entry's final reaction is owed until :meth:`settle_feedback`."""
+        await self._set_feedback_owed(entry_id, owed=True)
+
+    async def settle_feedback(self, entry_id: int) -> None:
+        await self._set_feedback_owed(entry_id, owed=False)
+
+    async def _set_feedback_owed(self, entry_id: int, *, owed: bool) -> None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET feedback_owed = ? WHERE id = ?", (int(owed), entry_id)
+            )
+
+    async def owed_feedback(self) -> list[int]:
+        """Ids of the entries whose final reaction is still owed, oldest first."""
+        rows = await self._db.read_all("SELECT id FROM outbox WHERE feedback_owed = 1 ORDER BY id")
+        return [int(r[0]) for r in rows]
+
+    async def edit_warned(self, discord_message_id: int) -> bool:
+        """Whether staff were already told that editing this relayed message changes nothing."""
+        row = await self._db.read_one(
+            "SELECT 1 FROM outbox WHERE discord_message_id = ? AND edit_warned_at IS NOT NULL",
+            (discord_message_id,),
+        )
+        return row is not None
+
+    async def record_edit_warned(self, discord_message_id: int, *, now: float) -> None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET edit_warned_at = coalesce(edit_warned_at, ?)"
+                " WHERE discord_message_id = ?",
+                (now, discord_message_id),
+            )

@@ -19,6 +19,8 @@ OutboxState = Literal["queued", "sending", "waiting", "delivered", "refused"]
 ``waiting``: a retryable failure, due again at ``next_attempt_at``."""
 
 OUTBOX_STATES: tuple[OutboxState, ...] = ("queued", "sending", "waiting", "delivered", "refused")
+OPEN_OUTBOX_STATES: tuple[OutboxState, ...] = ("queued", "sending", "waiting")
+"""A reply in one of these is still on its way: not yet delivered, not refused for good."""
 
 
 @dataclass(frozen=True, slots=True)

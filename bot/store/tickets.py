@@ -58,11 +58,6 @@ class TicketTable:
         tracked, open_ = require(row, "count")
         return TicketCounts(tracked=int(tracked), open=int(open_))
 
-    async def forget(self, guild_id: int) -> None:
-        """Drop a guild's tickets, their messages and outbox, but keep its link."""
-        async with self._db.transaction() as db:
-            await forget_guild_tickets(db, guild_id)
-
     async def record(
         self,
         guild_id: int,

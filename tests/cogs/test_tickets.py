@@ -58,7 +58,9 @@ async def test_ticket_info_in_its_thread_shows_the_ticket(sim: Sim) -> None:
     assert result.ephemeral
     assert result.response is not None
     [embed] = result.response.embeds
-    assert embed.title == f"Ticket #{ticket['id']}: Refund"
+    # The thread's own first embed (title in the description), plus what has changed.
+    assert embed.title == f"Ticket #{ticket['id']}"
+    assert embed.description == "Refund"
     fields = {f.name: f.value for f in embed.fields}
     assert fields["Status"] == "Open"
     assert fields["Customer"] == "ann@example.com"

@@ -253,7 +253,8 @@ def posted_ids(world: World, thread: Channel) -> list[int]:
 
 def shown_text(world: World, thread: Channel, sellapp_id: int) -> str:
     """What staff read for one SellApp message (all its parts, unescaped)."""
-    from bot.inbound.render import read_marker, unescape_markdown
+    from bot.inbound.render import read_marker
+    from tests.markdown import unescape_markdown
 
     parts = []
     for message in world.discord.messages_in(thread.id):

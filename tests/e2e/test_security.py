@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.inbound.render import unescape_markdown
 from tests.e2e.checks import parts_expected, parts_shown, replies_at_sellapp
 from tests.e2e.conftest import StartBot
 from tests.e2e.harness import (
@@ -27,6 +26,7 @@ from tests.e2e.harness import (
 from tests.e2e.leaks import SECRET_KEY, assert_nothing_leaked
 from tests.e2e.test_commands import connect
 from tests.fakes.discord import Member, Message, Perm
+from tests.markdown import unescape_markdown
 
 NEW_KEY = "sk_live_security_connect_0123456789SECRET"
 

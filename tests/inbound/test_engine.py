@@ -16,10 +16,11 @@ from pydantic import SecretStr
 
 from bot.errors import ChannelUnusable
 from bot.inbound.engine import QUIET_CAP_INTERVALS, CycleReport, InboundSync, next_check
-from bot.inbound.render import EMPTY_MESSAGE, Marker, escape_markdown, split_text, unescape_markdown
+from bot.inbound.render import EMPTY_MESSAGE, Marker, escape_markdown, split_text
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from tests.fakes.sellapp import FakeSellApp
 from tests.inbound.fakes import Clock, Crash, CrashingStore, FakeThreads, Injector, When
+from tests.markdown import unescape_markdown
 
 KEY = "sk_test_sync"
 STORE = "shop"
@@ -608,7 +609,7 @@ async def test_a_message_held_for_a_reply_in_flight_is_posted_even_if_the_ticket
 async def test_relinking_after_forgetting_does_not_post_the_history_again(world: World) -> None:
     tid = world.ticket(messages=["one", "two"])
     await world.cycle()
-    await world.store.tickets.forget(GUILD)  # /sellapp disconnect forget_tickets, or a new store
+    await world.store.links.delete(GUILD, forget_tickets=True)  # /sellapp disconnect forget_tickets
     world.say(tid, "three")
     await world.cycle()
     assert texts(world, tid) == ["one", "two", "three"]  # used to be one, two, one, two, three

@@ -19,10 +19,11 @@ from bot.inbound.render import (
     split_text,
     thread_name,
     ticket_embed,
-    unescape_markdown,
+    ticket_info_embed,
     utf16_len,
 )
 from bot.sellapp.models import Author, Customer, OrderReference, Ticket, TicketMessage, TicketStatus
+from tests.markdown import unescape_markdown
 
 WHEN = datetime(2022, 12, 12, 12, 12, 12, tzinfo=UTC)
 NASTY = st.lists(
@@ -104,6 +105,28 @@ def test_ticket_embed_without_order_or_email() -> None:
     assert values["Order"] == "none"
     assert values["Customer"] == "unknown"
     assert values["Status"] == "Closed"
+
+
+def test_ticket_info_is_the_thread_embed_plus_updated_and_message_count() -> None:
+    ticket = make_ticket(
+        "Refund", message_count=4, reference=OrderReference(id="5_5*", type="order")
+    )
+    info = ticket_info_embed(ticket)
+    first = ticket_embed(ticket)
+    assert info["fields"][: len(first["fields"])] == first["fields"]
+    assert (info["title"], info["description"]) == (first["title"], first["description"])
+    values = {f["name"]: f["value"] for f in info["fields"]}
+    assert values["Updated"] == f"<t:{int(WHEN.timestamp())}:R>"
+    assert values["Messages"] == "4"
+    assert "Messages" not in {f["name"] for f in ticket_info_embed(make_ticket())["fields"]}
+
+
+def test_ticket_info_escapes_the_order_reference() -> None:
+    """/ticket info used its own embed, which showed an order reference unescaped."""
+    ticket = make_ticket(reference=OrderReference(id="**bold** <@1>", type="order"))
+    values = {f["name"]: f["value"] for f in ticket_info_embed(ticket)["fields"]}
+    assert values["Order"] == escape_markdown("order **bold** <@1>")
+    assert unescape_markdown(values["Order"]) == "order **bold** <@1>"
 
 
 def test_five_thousand_characters_arrive_whole() -> None:

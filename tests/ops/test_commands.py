@@ -31,6 +31,8 @@ KEY = "sk_live_unit_0123456789abcdefSECRET"
 STORE = "unit-store"
 MESSAGE_CONTENT_LIMITED = 1 << 19
 
+SCHEMA = len(load_migrations())  # the version a fresh database is at
+
 
 def with_app_flags(fake: FakeDiscord, flags: int) -> None:
     """The fake's application says flags 0; real Discord sets the intent's flag when it's on.
@@ -108,7 +110,7 @@ async def test_check_all_ok_prints_one_ok_line_per_check(env: Env) -> None:
     lines = output.splitlines()
     assert all(text.startswith("ok      ") for text in lines), output
     assert lines[0] == "ok      settings"
-    assert f"schema version {len(load_migrations())}" in line(output, "database")
+    assert f"schema version {SCHEMA}" in line(output, "database")
     assert "logged in as Bridge" in line(output, "Discord token")
     assert line(output, "SellApp store for guild").endswith(STORE)
     assert line(output, f"tickets channel {env.channel_id}").startswith("ok")
@@ -346,7 +348,7 @@ def test_backup_command_refuses_to_overwrite_and_names_the_copy(
     assert main(["--env-file", "none.env", "backup", str(folder)]) == 0
     made = list(folder.iterdir())
     assert len(made) == 1 and made[0].name.startswith("bridge-")
-    assert f"schema version {len(load_migrations())}" in capsys.readouterr().out
+    assert f"schema version {SCHEMA}" in capsys.readouterr().out
     assert main(["--env-file", "none.env", "backup", str(made[0])]) == 1
     assert "--force" in capsys.readouterr().err
     assert main(["--env-file", "none.env", "backup", "--force", str(made[0])]) == 0

@@ -12,7 +12,6 @@ from bot.sellapp.models import (
     Author,
     Customer,
     OrderReference,
-    Page,
     Ticket,
     TicketMessage,
     TicketStatus,
@@ -186,8 +185,3 @@ def test_customer_message_any_case_and_null_content() -> None:
 def test_bad_message_payloads_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         TicketMessage.model_validate(message_payload(**change))
-
-
-def test_page_knows_whether_more_follow() -> None:
-    assert Page(items=(1, 2), current_page=1, last_page=2, total=4, per_page=2).has_more
-    assert not Page(items=(3, 4), current_page=2, last_page=2, total=4, per_page=2).has_more

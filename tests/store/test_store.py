@@ -53,15 +53,14 @@ async def add_ticket(store: Store, ticket_id: int, guild_id: int = GUILD, **kw: 
     )
 
 
-async def own_reply(store: Store, ticket_id: int, sellapp_message_id: int) -> None:
-    """A staff reply delivered the live way: queued, claimed, delivered (which records the
-    SellApp message as our own)."""
+async def deliver_reply(store: Store, ticket_id: int, *, sellapp_message_id: int) -> None:
+    """A staff reply queued, sent and delivered: SellApp's message is recorded as ours."""
     entry = await store.outbox.enqueue(
         GUILD,
         ticket_id,
-        channel_id=7,
+        channel_id=GUILD * 10,
         discord_message_id=sellapp_message_id * 1000,
-        author_id=9,
+        author_id=1,
         content="reply",
         now=NOW,
     )
@@ -250,7 +249,7 @@ async def test_post_intent_then_posted_advances_ticket(store: Store) -> None:
     assert (ticket.last_message_id, ticket.messages_page) == (10, 2)
     assert [m.sellapp_message_id for m in await store.messages.pending_posts(GUILD)] == [11]
 
-    await own_reply(store, 1, 12)
+    await deliver_reply(store, 1, sellapp_message_id=12)
     assert await store.messages.known_ids(GUILD, 1) == {10, 11, 12}
     assert await store.messages.get(GUILD, 12) is not None
     assert await store.messages.get(OTHER_GUILD, 12) is None
@@ -535,7 +534,7 @@ async def test_reset_ticket_thread_starts_over_but_keeps_own_replies(store: Stor
     await store.tickets.set_thread(GUILD, 1, 500, now=NOW)
     await store.messages.record_post_intent(GUILD, 1, 10, now=NOW)
     await store.messages.record_posted(GUILD, 10, [900], now=NOW, messages_page=2)
-    await own_reply(store, 1, 11)
+    await deliver_reply(store, 1, sellapp_message_id=11)
 
     await store.tickets.reset_thread(GUILD, 1, now=NOW + 5)
     ticket = await store.tickets.get(GUILD, 1)
@@ -570,3 +569,125 @@ async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: i
     ticket = await store.tickets.get(GUILD, 2)
     assert ticket is not None and ticket.thread_id == 600
     assert await store.writable_check()
+
+
+# --- connecting a store and closing a ticket ---------------------------------------------
+
+
+async def test_connect_store_saves_the_key_and_forgets_tickets_only_when_asked(
+    store: Store,
+) -> None:
+    await store.links.upsert(GUILD, now=NOW, channel_id=5, note_prefix="!!")
+    await add_ticket(store, 1)
+    kept = await store.links.connect(
+        GUILD, now=NOW + 1, store_slug="a", api_key_sealed="sealed-a", forget_tickets=False
+    )
+    assert (kept.store_slug, kept.api_key_sealed) == ("a", "sealed-a")
+    assert (kept.channel_id, kept.note_prefix, kept.created_at) == (5, "!!", NOW)
+    assert await store.tickets.count(GUILD) == (1, 1)
+
+    moved = await store.links.connect(
+        GUILD, now=NOW + 2, store_slug="b", api_key_sealed="sealed-b", forget_tickets=True
+    )
+    assert (moved.store_slug, moved.api_key_sealed, moved.channel_id) == ("b", "sealed-b", 5)
+    assert await store.tickets.count(GUILD) == (0, 0)
+    assert not await store.state.first_link_done(GUILD)  # the new store starts as a first link
+
+    fresh = await store.links.connect(
+        OTHER_GUILD, now=NOW, store_slug=None, api_key_sealed="sealed", forget_tickets=True
+    )
+    assert (fresh.store_slug, fresh.channel_id) == (None, None)
+
+
+async def test_reply_on_its_way_until_delivered_or_refused(store: Store) -> None:
+    await add_ticket(store, 1)
+    await add_ticket(store, 2)
+    assert not await store.outbox.has_reply_on_its_way(GUILD, 1)
+    entry = await store.outbox.enqueue(
+        GUILD, 1, channel_id=50, discord_message_id=900, author_id=1, content="hi", now=NOW
+    )
+    assert entry is not None
+    assert await store.outbox.has_reply_on_its_way(GUILD, 1)
+    assert not await store.outbox.has_reply_on_its_way(GUILD, 2)
+    assert not await store.outbox.has_reply_on_its_way(OTHER_GUILD, 1)
+    assert await store.outbox.mark_sending(entry.id, now=NOW)
+    assert await store.outbox.has_reply_on_its_way(GUILD, 1)
+    assert await store.outbox.mark_waiting(entry.id, "later", next_attempt_at=NOW + 5)
+    assert await store.outbox.has_reply_on_its_way(GUILD, 1)
+    assert await store.outbox.mark_refused(entry.id, "no")
+    assert not await store.outbox.has_reply_on_its_way(GUILD, 1)
+
+
+# --- the relay's feedback state (migration 0004) ------------------------------------------
+
+
+def write_schema_up_to(path: Path, version: int) -> None:
+    """A database as an older bridge left it: the migrations up to ``version`` only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        for migration in load_migrations()[:version]:
+            conn.executescript(migration.sql)
+        conn.execute(f"PRAGMA user_version = {version:d}")
+
+
+async def test_edit_warnings_and_owed_feedback_move_off_meta(db_path: Path) -> None:
+    """The relay kept `relay.edit_warned.<id>` rows in meta forever, and owed feedback as
+    one JSON list; 0004 carries both onto the outbox rows and drops the meta rows."""
+    write_schema_up_to(db_path, 3)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "INSERT INTO tickets (guild_id, ticket_id, status, created_at, updated_at)"
+            " VALUES (1, 1, 'OPEN', 0, 0)"
+        )
+        for entry_id, message_id in ((1, 901), (2, 902), (3, 903)):
+            conn.execute(
+                "INSERT INTO outbox (id, guild_id, ticket_id, channel_id, discord_message_id,"
+                " author_id, content, created_at) VALUES (?, 1, 1, 5, ?, 1, 'x', 0)",
+                (entry_id, message_id),
+            )
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [
+                ("relay.edit_warned.902", "1"),
+                ("relay.edit_warned.777", "1"),  # its entry is long gone
+                ("relay.feedback_owed", "[3, 1, 404]"),
+                ("inbound.first_link.1", "done"),
+            ],
+        )
+    async with await Store.open(db_path) as store:
+        assert [await store.outbox.edit_warned(m) for m in (901, 902, 903, 777)] == [
+            False,
+            True,
+            False,
+            False,
+        ]
+        assert await store.outbox.owed_feedback() == [1, 3]
+        assert await store.state.first_link_done(1)  # other meta rows stay
+    keys = {k for (k,) in raw(db_path, "SELECT key FROM meta")}
+    assert not any(k.startswith("relay.") for k in keys)
+
+
+async def test_feedback_state_lives_and_dies_with_its_outbox_entry(store: Store) -> None:
+    await add_ticket(store, 1)
+    entry = await store.outbox.enqueue(
+        GUILD, 1, channel_id=50, discord_message_id=900, author_id=1, content="hi", now=NOW
+    )
+    assert entry is not None
+    assert not await store.outbox.edit_warned(900)
+    await store.outbox.record_edit_warned(900, now=NOW)
+    await store.outbox.record_edit_warned(900, now=NOW + 9)  # the first time is kept
+    assert await store.outbox.edit_warned(900)
+    await store.outbox.owe_feedback(entry.id)
+    assert await store.outbox.owed_feedback() == [entry.id]
+    await store.outbox.settle_feedback(entry.id)
+    assert await store.outbox.owed_feedback() == []
+    await store.outbox.owe_feedback(entry.id)
+
+    await store.links.delete(GUILD, forget_tickets=True)
+    assert not await store.outbox.edit_warned(900)
+    assert await store.outbox.owed_feedback() == []
+    assert raw(store_path(store), "SELECT count(*) FROM meta WHERE key LIKE 'relay.%'") == [(0,)]
+
+
+def store_path(store: Store) -> Path:
+    return Path(store.path)
