@@ -33,6 +33,7 @@ _EXPECTS: dict[str, str] = {
     "staff_role_ids": "comma-separated Discord role ids, e.g. 123,456",
     "database_path": "a file path such as ./data/bridge.sqlite3",
     "poll_interval_seconds": "a number of seconds, at least 1 (fractions allowed)",
+    "relay_retry_seconds": "a number of seconds from 0.1 to 600 (fractions allowed)",
     "secret_key": "a random string of at least 32 characters (e.g. `openssl rand -base64 32`)",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "log_format": "text or json",
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     staff_role_ids: Annotated[tuple[int, ...], NoDecode] = ()
     database_path: Path = Path("./data/bridge.sqlite3")
     poll_interval_seconds: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 30.0
+    relay_retry_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 5.0
     secret_key: Annotated[SecretStr | None, Field(min_length=32)] = None
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"

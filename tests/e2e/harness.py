@@ -72,6 +72,9 @@ class World:
             "STAFF_ROLE_IDS": str(self.staff_role.id),
             "DATABASE_PATH": str(self.tmp / "data" / "bridge.sqlite3"),
             "POLL_INTERVAL_SECONDS": "1",
+            # Replies that failed retry after 0.5 s doubling (5 s in production), so the
+            # fault tests don't wait out real backoffs; Retry-After still wins.
+            "RELAY_RETRY_SECONDS": "0.5",
             "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
             "LOG_LEVEL": "INFO",
         }
