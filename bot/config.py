@@ -40,6 +40,7 @@ _EXPECTS: dict[str, str] = {
     "note_prefix": "1 to 10 characters that mark an internal note, e.g. //",
     "discord_api_base_url": "an http(s) URL ending in /api/v10",
     "discord_gateway_url": "a ws(s) URL",
+    "discord_guild_ready_seconds": "a number of seconds from 0 to 60 (fractions allowed)",
     "health_port": "a TCP port number from 1 to 65535, or blank for none",
 }
 
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     note_prefix: Annotated[str, Field(min_length=1, max_length=10)] = "//"
     discord_api_base_url: AnyHttpUrl | None = None
     discord_gateway_url: Annotated[str | None, Field(pattern=r"^wss?://\S+$")] = None
+    discord_guild_ready_seconds: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 2.0
     health_port: Annotated[int | None, Field(ge=1, le=65535)] = None
 
     @field_validator(

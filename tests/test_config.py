@@ -26,6 +26,7 @@ def test_defaults() -> None:
     assert settings.database_path == Path("data/bridge.sqlite3")
     assert settings.poll_interval_seconds == 30
     assert settings.relay_retry_seconds == 5
+    assert settings.discord_guild_ready_seconds == 2
     assert settings.staff_role_ids == ()
     assert settings.note_prefix == "//"
     assert settings.discord_token is None
@@ -75,6 +76,7 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("RELAY_RETRY_SECONDS", "0", "from 0.1 to 600"),
         ("RELAY_RETRY_SECONDS", "3600", "from 0.1 to 600"),
         ("RELAY_RETRY_SECONDS", "inf", "from 0.1 to 600"),
+        ("DISCORD_GUILD_READY_SECONDS", "-1", "from 0 to 60"),
         ("STAFF_ROLE_IDS", "admins,mods", "role ids"),
         ("STAFF_ROLE_IDS", "-5", "role ids"),
         ("DISCORD_GUILD_ID", "my server", "server id"),

@@ -75,6 +75,8 @@ class World:
             # Replies that failed retry after 0.5 s doubling (5 s in production), so the
             # fault tests don't wait out real backoffs; Retry-After still wins.
             "RELAY_RETRY_SECONDS": "0.5",
+            # The fake sends every GUILD_CREATE at once: no need to wait discord.py's 2 s.
+            "DISCORD_GUILD_READY_SECONDS": "0.3",
             "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
             "LOG_LEVEL": "INFO",
         }
