@@ -29,9 +29,13 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The suite mostly waits (on the bot process, timers, loopback): 4 workers on 2 cores.
+# The suite mostly waits (on the bot process, timers, loopback): 6 workers on 2 cores,
+# each taking the next test when free (worksteal: a few e2e tests run 10 s and more).
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: else every worker and
+# every `python -m bot` the tests start compiles (and pytest assert-rewrites) from source.
+pytest: export PYTHONDONTWRITEBYTECODE :=
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n 4
+	$(BIN)/python -m pytest -q -n 6 --dist worksteal
 
 test: lint typecheck pytest
 

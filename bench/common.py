@@ -169,6 +169,7 @@ async def fakes(folder: Path) -> AsyncIterator[tuple[World, StampedDiscord, Fake
         FakeSellApp() as sellapp,
     ):
         world = build_world(discord, sellapp, folder)
+        world.fast_timers = False  # figures with the production waits
         yield world, discord, sellapp
         if discord.errors:
             raise RuntimeError(f"the fake Discord crashed: {discord.errors[0]!r}")

@@ -114,6 +114,7 @@ async def run(
             SlowStoreSellApp() as sellapp,
         ):
             world: World = build_world(discord, sellapp, tmp)
+            world.fast_timers = False  # figures with the production waits
             stores = [(world.guild.id, STORE, SELLAPP_KEY)]
             seeded = []
             for n in range(1, guilds):

@@ -41,6 +41,8 @@ class BridgeBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             tree_cls=BridgeTree,
+            # How long discord.py waits for the servers' GUILD_CREATEs before "ready".
+            guild_ready_timeout=services.settings.discord_guild_ready_seconds,
         )
         self.services = services
         self.commands_synced = False

@@ -36,12 +36,14 @@ _EXPECTS: dict[str, str] = {
     "staff_role_ids": "comma-separated Discord role ids, e.g. 123,456",
     "database_path": "a file path such as ./data/bridge.sqlite3",
     "poll_interval_seconds": "a number of seconds, at least 1 (fractions allowed)",
+    "relay_retry_seconds": "a number of seconds from 0.1 to 600 (fractions allowed)",
     "secret_key": "a random string of at least 32 characters (e.g. `openssl rand -base64 32`)",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "log_format": "text or json",
     "note_prefix": "1 to 10 characters that mark an internal note, e.g. //",
     "discord_api_base_url": "an http(s) URL ending in /api/v10",
     "discord_gateway_url": "a ws(s) URL",
+    "discord_guild_ready_seconds": "a number of seconds from 0 to 60 (fractions allowed)",
     "health_port": "a TCP port number from 1 to 65535, or blank for none",
 }
 
@@ -72,12 +74,14 @@ class Settings(BaseSettings):
     staff_role_ids: Annotated[tuple[int, ...], NoDecode] = ()
     database_path: Path = Path("./data/bridge.sqlite3")
     poll_interval_seconds: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 30.0
+    relay_retry_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 5.0
     secret_key: Annotated[SecretStr | None, Field(min_length=32)] = None
     log_level: LogLevel = "INFO"
     log_format: Literal["text", "json"] = "text"
     note_prefix: Annotated[str, Field(min_length=1, max_length=10)] = "//"
     discord_api_base_url: AnyHttpUrl | None = None
     discord_gateway_url: Annotated[str | None, Field(pattern=r"^wss?://\S+$")] = None
+    discord_guild_ready_seconds: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 2.0
     health_port: Annotated[int | None, Field(ge=1, le=65535)] = None
 
     @field_validator(

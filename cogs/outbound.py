@@ -36,10 +36,7 @@ log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 60.0
 """Longest sleep of the delivery task (a safety net; wake-ups normally come first)."""
-FAILED_RETRY_SECONDS = 5.0
 FLUSH_SECONDS = 5.0
-RETRY_SECONDS = 5.0
-"""How soon a failed catch-up or thread re-read is tried again, if no event comes first."""
 OVERLAP = datetime.timedelta(minutes=2)
 
 
@@ -106,8 +103,12 @@ class Outbound(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self.services = bot.services
+        self._retry = self.services.settings.relay_retry_seconds
         self.engine = OutboundRelay(
-            self.services.store, DiscordFeedback(bot, bot.pacer), self._client_for
+            self.services.store,
+            DiscordFeedback(bot, bot.pacer),
+            self._client_for,
+            retry_first=self._retry,
         )
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -184,7 +185,7 @@ class Outbound(commands.Cog):
             retry = self._catch_up_all or bool(self._dirty)
             try:
                 event = await asyncio.wait_for(
-                    self._intake.get(), timeout=RETRY_SECONDS if retry else None
+                    self._intake.get(), timeout=self._retry if retry else None
                 )
             except TimeoutError:
                 continue
@@ -315,14 +316,14 @@ class Outbound(commands.Cog):
                 break
             except Exception:
                 log.exception("outbound: settling unfinished replies failed; retrying")
-                await asyncio.sleep(FAILED_RETRY_SECONDS)
+                await asyncio.sleep(self._retry)
         while True:
             self._wake.clear()
             try:
                 wait = await self.engine.deliver_due()
             except Exception:
                 log.exception("outbound: delivery pass failed; retrying")
-                wait = FAILED_RETRY_SECONDS
+                wait = self._retry
             timeout = IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)

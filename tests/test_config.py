@@ -25,6 +25,8 @@ def test_defaults() -> None:
     assert str(settings.sellapp_api_url) == "https://sell.app/api"
     assert settings.database_path == Path("data/bridge.sqlite3")
     assert settings.poll_interval_seconds == 30
+    assert settings.relay_retry_seconds == 5
+    assert settings.discord_guild_ready_seconds == 2
     assert settings.staff_role_ids == ()
     assert settings.note_prefix == "//"
     assert settings.discord_token is None
@@ -33,6 +35,7 @@ def test_defaults() -> None:
 def test_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAFF_ROLE_IDS", " 11, 22,33 ,")
     monkeypatch.setenv("POLL_INTERVAL_SECONDS", "1.5")
+    monkeypatch.setenv("RELAY_RETRY_SECONDS", "0.5")
     monkeypatch.setenv("DISCORD_GUILD_ID", "123")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     monkeypatch.setenv("LOG_FORMAT", "JSON")
@@ -40,6 +43,7 @@ def test_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(None)
     assert settings.staff_role_ids == (11, 22, 33)
     assert settings.poll_interval_seconds == 1.5
+    assert settings.relay_retry_seconds == 0.5
     assert settings.discord_guild_id == 123
     assert settings.log_level == "DEBUG"
     assert settings.log_format == "json"
@@ -69,6 +73,10 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("POLL_INTERVAL_SECONDS", "0.5", "at least 1"),
         ("POLL_INTERVAL_SECONDS", "soon", "at least 1"),
         ("POLL_INTERVAL_SECONDS", "nan", "at least 1"),
+        ("RELAY_RETRY_SECONDS", "0", "from 0.1 to 600"),
+        ("RELAY_RETRY_SECONDS", "3600", "from 0.1 to 600"),
+        ("RELAY_RETRY_SECONDS", "inf", "from 0.1 to 600"),
+        ("DISCORD_GUILD_READY_SECONDS", "-1", "from 0 to 60"),
         ("STAFF_ROLE_IDS", "admins,mods", "role ids"),
         ("STAFF_ROLE_IDS", "-5", "role ids"),
         ("DISCORD_GUILD_ID", "my server", "server id"),

@@ -1,6 +1,7 @@
 """Generated bad input (hypothesis): titles and emails of any unicode and length render
 within Discord's limits; any interleaving of SellApp messages, polls and crashes posts each
-message exactly once; any staff text reaches SellApp exactly as typed, once, in order.
+message exactly once; any staff text reaches SellApp exactly as typed, once, in order,
+and a note never leaves and shows 📝.
 
 Example counts are kept small: each inbound or outbound example runs a real SQLite file
 and the fake SellApp over loopback.
@@ -24,7 +25,7 @@ from bot.inbound.render import (
     ticket_embed,
     utf16_len,
 )
-from bot.outbound.engine import Ignore, Relay, message_text
+from bot.outbound.engine import Ignore, Note, Relay, StaffMessage, message_text
 from bot.sellapp.client import make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import MAX_CONTENT, FakeSellApp
@@ -133,8 +134,12 @@ def test_any_interleaving_of_polls_and_crashes_posts_each_message_once(
 
 # --- outbound: any staff text, faults and crashes ---------------------------------------
 
+NOTE_TEXT = st.tuples(st.sampled_from(["", " ", "\n\t "]), ANY_TEXT).map(
+    lambda p: f"{p[0]}//{p[1]}"
+)
+"""An internal note: the prefix, maybe after blanks, then anything."""
 OUTBOUND_STEP = st.tuples(
-    st.one_of(ANY_TEXT, long_text(MAX_CONTENT + 10)),
+    st.one_of(ANY_TEXT, NOTE_TEXT, long_text(MAX_CONTENT + 10)),
     st.sampled_from(["ok", "ok", "503", "cut", "stored, answer lost", "crash"]),
 )
 
@@ -159,12 +164,20 @@ async def _outbound(steps: list[tuple[str, str]]) -> None:
                 ticket = await world.ticket(thread=1)
                 expected: list[str] = []
                 refused = 0
+                notes: list[StaffMessage] = []
                 for content, fault in steps:
                     message = says(content, thread=1)
                     verdict = await engine.accept(message, ticket, link())
                     text = message_text(message)
-                    if not text or content.lstrip().startswith("//"):
-                        assert isinstance(verdict, Ignore) or not isinstance(verdict, Relay)
+                    if content.lstrip().startswith("//"):
+                        # A note: never queued, and staff see 📝 on it (nothing else).
+                        assert verdict == Note()
+                        await engine.flush_feedback()
+                        assert world.feedback.on(message) == {"📝"}
+                        notes.append(message)
+                        continue
+                    if not text:
+                        assert verdict == Ignore("empty")
                         continue
                     assert verdict == Relay(text)
                     if len(text) > MAX_CONTENT:
@@ -196,6 +209,9 @@ async def _outbound(steps: list[tuple[str, str]]) -> None:
                 await engine.flush_feedback()
                 assert world.store_replies(ticket) == expected
                 assert sum("❌" in r for r in world.feedback.reactions.values()) == refused
+                for note in notes:  # still only 📝, and never in the outbox
+                    assert world.feedback.on(note) == {"📝"}
+                    assert await world.store.outbox.by_discord_message(note.message_id) is None
             finally:
                 await world.store.close()
 

@@ -241,11 +241,14 @@ def waiting_to_show(open_entries: Sequence[OutboxEntry], *, head_waits: bool) ->
     return [e.id for e in open_entries if not e.waiting_shown and e.state != "sending"]
 
 
-def backoff(attempts: int, *, retry_after: float | None = None) -> float:
-    """Seconds until the next try after ``attempts`` failed ones: 5 s doubling, each wait
-    jittered up to half as long again (so replies that failed together don't retry in
-    step), never above 10 min; at least SellApp's ``Retry-After``."""
-    ceiling = BACKOFF_MIN * 2.0 ** min(max(attempts - 1, 0), 20)
+def backoff(
+    attempts: int, *, retry_after: float | None = None, first: float = BACKOFF_MIN
+) -> float:
+    """Seconds until the next try after ``attempts`` failed ones: ``first`` (5 s unless
+    ``RELAY_RETRY_SECONDS`` says otherwise) doubling, each wait jittered up to half as long
+    again (so replies that failed together don't retry in step), never above 10 min; at
+    least SellApp's ``Retry-After``."""
+    ceiling = first * 2.0 ** min(max(attempts - 1, 0), 20)
     wait = min(BACKOFF_MAX, random.uniform(ceiling, ceiling * 1.5))  # noqa: S311 - jitter
     return max(wait, min(retry_after or 0.0, BACKOFF_MAX))
 
@@ -290,11 +293,14 @@ class OutboundRelay:
         clients: Clients,
         *,
         clock: Callable[[], float] = time.time,
+        retry_first: float = BACKOFF_MIN,
     ) -> None:
+        """``retry_first``: the first wait of a reply's backoff (``RELAY_RETRY_SECONDS``)."""
         self._store = store
         self._feedback = feedback
         self._clients = clients
         self._clock = clock
+        self._retry_first = retry_first
         self._edit_lock = asyncio.Lock()
         self._parallel = asyncio.Semaphore(MAX_PARALLEL)
         self._showing: dict[int, asyncio.Task[None]] = {}
@@ -600,7 +606,7 @@ class OutboundRelay:
     ) -> None:
         current = await self._store.outbox.get(entry.id)
         attempts = max(current.attempts if current else entry.attempts, 1)
-        delay = backoff(attempts, retry_after=retry_after)
+        delay = backoff(attempts, retry_after=retry_after, first=self._retry_first)
         await self._store.outbox.mark_waiting(entry.id, why, next_attempt_at=self._clock() + delay)
         log.warning(
             "guild %s: ticket %s: message %s waiting %.0f s after attempt %d: %s",

@@ -24,6 +24,14 @@ from tests.fakes.discord import Channel, FakeDiscord, Guild, Member, Perm, Role
 from tests.fakes.sellapp import FakeSellApp
 
 ROOT = Path(__file__).resolve().parents[2]
+FAST_TIMERS = {
+    # Replies that failed retry after 0.5 s doubling (5 s in production), so the fault
+    # tests don't wait out real backoffs; SellApp's Retry-After still wins.
+    "RELAY_RETRY_SECONDS": "0.5",
+    # The fake sends every GUILD_CREATE at once: no need to wait discord.py's 2 s.
+    "DISCORD_GUILD_READY_SECONDS": "0.3",
+}
+"""Shorter waits for the tests; benchmarks keep the production defaults."""
 T = TypeVar("T")
 
 SELLAPP_KEY = "sk_live_e2e_0123456789abcdefSECRET"
@@ -44,6 +52,8 @@ class World:
     text_channel: Channel
     forum_channel: Channel
     tmp: Path
+    fast_timers: bool = True
+    """Start the bot with :data:`FAST_TIMERS` (False: production waits, for benchmarks)."""
 
     @property
     def admin(self) -> Member:
@@ -72,6 +82,7 @@ class World:
             "STAFF_ROLE_IDS": str(self.staff_role.id),
             "DATABASE_PATH": str(self.tmp / "data" / "bridge.sqlite3"),
             "POLL_INTERVAL_SECONDS": "1",
+            **(FAST_TIMERS if self.fast_timers else {}),
             "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
             "LOG_LEVEL": "INFO",
         }

@@ -178,23 +178,31 @@ async def test_sellapp_cut_connections_lose_and_double_nothing(
     world: World, start_bot: StartBot
 ) -> None:
     s = await scene(world, start_bot)
-    world.sellapp.cut_connection(path=LIST, times=4)
-    world.sellapp.cut_connection(path=MESSAGES, method="GET", times=4)
-    world.sellapp.cut_connection(path=REPLY_PATH, method="POST", times=1)
+    cuts = [
+        world.sellapp.cut_connection(path=LIST, times=4),
+        world.sellapp.cut_connection(path=MESSAGES, method="GET", times=4),
+        world.sellapp.cut_connection(path=REPLY_PATH, method="POST", times=1),
+    ]
     s.customer("question over a bad line")
     s.staff("answer over a bad line")
     await finish(s)
+    # Each kind of cut really happened (else this test would pass on a good line).
+    assert all(cut.hits > 0 for cut in cuts), [cut.hits for cut in cuts]
 
 
 async def test_sellapp_slow_answers_lose_and_double_nothing(
     world: World, start_bot: StartBot
 ) -> None:
     s = await scene(world, start_bot)
-    world.sellapp.latency(2.0, path=MESSAGES, method="GET", times=2)
-    world.sellapp.hang_after(2.0, path=REPLY_PATH, method="POST", times=1)
+    slow = world.sellapp.latency(2.0, path=MESSAGES, method="GET", times=2)
+    hung = world.sellapp.hang_after(2.0, path=REPLY_PATH, method="POST", times=1)
     s.customer("question on a slow line")
     s.staff("answer on a slow line")
     await finish(s)
+    # Both kinds of slow answer were really given (one slow read may carry both
+    # customer messages, so the second latency need not fire).
+    assert slow.hits > 0
+    assert hung.hits == 1
 
 
 async def test_revoked_key_marks_only_its_guild_failing(world: World, start_bot: StartBot) -> None:
@@ -265,10 +273,11 @@ async def test_discord_429s_lose_and_double_nothing(world: World, start_bot: Sta
 
 async def test_discord_5xx_lose_and_double_nothing(world: World, start_bot: StartBot) -> None:
     s = await scene(world, start_bot)
-    world.discord.fail_next("POST", POSTS, 503, times=2)
+    outage = world.discord.fail_next("POST", POSTS, 503, times=2)
     for i in range(3):
         s.customer(f"question {i} during a Discord outage")
     await finish(s)
+    assert outage.hits == 2  # both 503s were really answered
 
 
 async def test_deleted_thread_with_a_reply_in_it_loses_and_doubles_nothing(

@@ -94,6 +94,8 @@ class Fault:
     retry_after: float | str | None = None
     seconds: float = 0.0
     shape: Shape = "data_string"
+    hits: int = 0
+    """How many requests this fault was injected into (a test asserts it fired)."""
 
     def matches(self, request: web.Request) -> bool:
         if self.times is not None and self.times <= 0:
@@ -248,19 +250,21 @@ class FakeSellApp:
         times: int | None = 1,
         method: str | None = None,
         retry_after: float | str | None = None,
-    ) -> None:
+    ) -> Fault:
         """Answer ``status`` (503, or 429 with ``retry_after``) ``times`` times; None: always."""
-        self._add(Fault("status", path, method, times, status=status, retry_after=retry_after))
+        return self._add(
+            Fault("status", path, method, times, status=status, retry_after=retry_after)
+        )
 
     def latency(
         self, seconds: float, *, path: str, times: int | None = 1, method: str | None = None
-    ) -> None:
-        self._add(Fault("latency", path, method, times, seconds=seconds))
+    ) -> Fault:
+        return self._add(Fault("latency", path, method, times, seconds=seconds))
 
     def malformed_json(
         self, *, path: str, times: int | None = 1, method: str | None = None
-    ) -> None:
-        self._add(Fault("malformed_json", path, method, times))
+    ) -> Fault:
+        return self._add(Fault("malformed_json", path, method, times))
 
     def wrong_shape(
         self,
@@ -269,31 +273,32 @@ class FakeSellApp:
         shape: Shape = "data_string",
         times: int | None = 1,
         method: str | None = None,
-    ) -> None:
-        self._add(Fault("wrong_shape", path, method, times, shape=shape))
+    ) -> Fault:
+        return self._add(Fault("wrong_shape", path, method, times, shape=shape))
 
     def cut_connection(
         self, *, path: str, times: int | None = 1, method: str | None = None
-    ) -> None:
+    ) -> Fault:
         """Close the socket without answering."""
-        self._add(Fault("cut_connection", path, method, times))
+        return self._add(Fault("cut_connection", path, method, times))
 
     def hang_after(
         self, seconds: float, *, path: str, times: int | None = 1, method: str | None = None
-    ) -> None:
+    ) -> Fault:
         """Do the request (a reply is stored), then wait ``seconds`` before answering: the
         window in which a client may die after its POST reached SellApp."""
-        self._add(Fault("hang_after", path, method, times, seconds=seconds))
+        return self._add(Fault("hang_after", path, method, times, seconds=seconds))
 
-    def revoke(self, *, path: str, times: int | None = 1, method: str | None = None) -> None:
+    def revoke(self, *, path: str, times: int | None = 1, method: str | None = None) -> Fault:
         """Revoke the presented key when a matching request arrives (it then gets 401)."""
-        self._add(Fault("revoke", path, method, times))
+        return self._add(Fault("revoke", path, method, times))
 
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def _add(self, fault: Fault) -> None:
+    def _add(self, fault: Fault) -> Fault:
         self.faults.append(fault)
+        return fault
 
     # ------------------------------------------------------------ plumbing
 
@@ -320,6 +325,7 @@ class FakeSellApp:
             if fault is not None:
                 if fault.times is not None:
                     fault.times -= 1
+                fault.hits += 1
                 early = await self._apply_fault(fault, request)
                 if early is not None:
                     return early

@@ -148,6 +148,13 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert backoff(1, retry_after=9999.0) == 600.0
 
 
+def test_backoff_starts_from_the_configured_first_wait() -> None:
+    assert all(0.5 <= backoff(1, first=0.5) <= 0.75 for _ in range(20))
+    assert all(2.0 <= backoff(3, first=0.5) <= 3.0 for _ in range(20))
+    assert backoff(30, first=0.5) == 600.0
+    assert backoff(1, first=0.5, retry_after=1.0) == 1.0  # Retry-After still wins
+
+
 # --- the engine: fixtures ---------------------------------------------------------------
 
 
@@ -324,6 +331,19 @@ async def test_unreachable_waits_then_delivers_exactly_once(world: World, status
     assert await deliver(engine) is None
     assert world.store_replies(ticket) == ["Refund is on its way."]
     assert world.feedback.on(message) == {"✅"}
+
+
+async def test_relay_retry_setting_sets_the_first_wait_of_a_failed_reply(world: World) -> None:
+    world.fake.fail(path=REPLY_PATH, method="POST", status=503)
+    engine = OutboundRelay(
+        world.store, world.feedback, world.client, clock=world.clock, retry_first=0.5
+    )
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "Soon, then.")
+    wait = await deliver(engine)
+    assert wait is not None and wait <= 0.75  # not the default 5 s
+    assert world.feedback.on(message) == {"⏳"}
+    assert world.posts() == 1
 
 
 async def test_timeout_after_sellapp_stored_it_is_adopted_not_resent(world: World) -> None:

@@ -374,8 +374,14 @@ async def test_reply_timeout_is_not_retried(fake: FakeSellApp, sleeps: Recording
         with pytest.raises(SellAppUnavailable, match="timed out"):
             await make_client(fake, short, sleeps).reply(ticket["id"], "hello")
     assert len(fake.requests_to("POST", r"/messages$")) == 1
-    await asyncio.sleep(0.5)  # the fake finishes its answer: the reply did land, once
+    # The fake finishes its slow answer (0.5 s) after our timeout: the reply did land, once.
+    # Wait for it to land, with margin, rather than for exactly the injected latency.
+    async with asyncio.timeout(5):
+        while not fake.messages(STORE, ticket["id"]):  # noqa: ASYNC110 - the fake has no event
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # and nothing more arrives (the client did not retry)
     assert [m["content"] for m in fake.messages(STORE, ticket["id"])] == ["hello"]
+    assert len(fake.requests_to("POST", r"/messages$")) == 1
 
 
 async def test_get_timeout_retried_then_succeeds(fake: FakeSellApp, sleeps: RecordingSleep) -> None:
@@ -401,8 +407,9 @@ async def test_cut_connection(
     fake: FakeSellApp, client: SellAppClient, sleeps: RecordingSleep
 ) -> None:
     fake.add_ticket(STORE)
-    fake.cut_connection(path=r"/v1/tickets$")
+    cut = fake.cut_connection(path=r"/v1/tickets$")
     assert len((await client.list_tickets()).items) == 1
+    assert cut.hits == 1  # the first try really was cut
     assert len(sleeps.delays) == 1
     fake.cut_connection(path=r"/v1/tickets$", times=None)
     with pytest.raises(SellAppUnavailable):
