@@ -51,9 +51,13 @@ def _translate(exc: discord.HTTPException, *, thread_id: int | None, channel_id:
     return exc
 
 
-def _thread_refused(thread: discord.Thread, exc: discord.HTTPException) -> Exception:
+def _thread_refused(
+    thread: discord.Thread, exc: discord.HTTPException, *, action: str = "post in"
+) -> Exception:
     """A 403 on a thread: the whole channel's fault (permissions taken away there, which
-    stops the guild's cycle and shows in /sellapp status), or this one thread's."""
+    stops the guild's cycle and shows in /sellapp status), or this one thread's, in
+    Discord's own words (``Discord refused to archive its thread: Missing Permissions``;
+    some hosts ask more than the invite's permissions for one step)."""
     parent = thread.parent
     if isinstance(exc, discord.Forbidden) and parent is not None:
         perms = parent.permissions_for(parent.guild.me)
@@ -61,7 +65,8 @@ def _thread_refused(thread: discord.Thread, exc: discord.HTTPException) -> Excep
             return ChannelUnusable(
                 parent.id, "the bot is missing permissions there (see /sellapp channel)"
             )
-        return ThreadUnusable(thread.id, "the bot may not write in this ticket's thread")
+        said = " ".join((exc.text or "").split())[:100] or "Missing Permissions"
+        return ThreadUnusable(thread.id, f"Discord refused to {action} its thread: {said}")
     return _translate(exc, thread_id=thread.id, channel_id=thread.parent_id)
 
 
@@ -192,7 +197,8 @@ class DiscordThreads:
             await self._pace()
             await thread.edit(**kwargs)
         except discord.HTTPException as exc:
-            raise _thread_refused(thread, exc) from exc
+            action = "archive" if closed else "reopen"
+            raise _thread_refused(thread, exc, action=action) from exc
 
     async def recent_markers(self, thread_id: int, limit: int) -> dict[tuple[int, int], int]:
         thread = await self._thread(thread_id)
@@ -207,7 +213,7 @@ class DiscordThreads:
                 if marker is not None:
                     found.setdefault((marker.message_id, marker.part), message.id)
         except discord.HTTPException as exc:
-            raise _thread_refused(thread, exc) from exc
+            raise _thread_refused(thread, exc, action="read") from exc
         return found
 
 

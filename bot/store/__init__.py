@@ -54,6 +54,7 @@ from bot.store.records import (
     PollState,
     Ticket,
     TicketCounts,
+    TicketProblem,
 )
 
 __all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
@@ -148,6 +149,10 @@ def _outbox(row: sqlite3.Row) -> OutboxEntry:
     return OutboxEntry(**{name: row[name] for name in OutboxEntry.__dataclass_fields__})
 
 
+def _problem(row: sqlite3.Row) -> TicketProblem:
+    return TicketProblem(**{name: row[name] for name in TicketProblem.__dataclass_fields__})
+
+
 def _poll_state(row: sqlite3.Row) -> PollState:
     return PollState(**{name: row[name] for name in PollState.__dataclass_fields__})
 
@@ -198,7 +203,7 @@ async def _forget_tickets(db: aiosqlite.Connection, guild_id: int) -> None:
         "(SELECT thread_id FROM tickets WHERE guild_id = ?)",
         (guild_id,),
     )
-    for table in ("outbox", "messages", "tickets"):
+    for table in ("outbox", "messages", "tickets", "ticket_problems"):
         await db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608
     await db.execute("DELETE FROM meta WHERE key = ?", (_first_link_key(guild_id),))
 
@@ -377,6 +382,7 @@ class Store:
         async with self._transaction() as db:
             existed = await _changed(db, "DELETE FROM guild_links WHERE guild_id = ?", (guild_id,))
             await db.execute("DELETE FROM poll_state WHERE guild_id = ?", (guild_id,))
+            await db.execute("DELETE FROM ticket_problems WHERE guild_id = ?", (guild_id,))
             if forget_tickets:
                 await _forget_tickets(db, guild_id)
         return existed > 0
@@ -844,6 +850,59 @@ class Store:
     async def get_poll_state(self, guild_id: int) -> PollState | None:
         row = await self._read_one("SELECT * FROM poll_state WHERE guild_id = ?", (guild_id,))
         return _poll_state(row) if row else None
+
+    # --- ticket problems ---
+
+    async def ticket_problems(self, guild_id: int) -> list[TicketProblem]:
+        """The guild's recorded per-ticket problems, oldest first."""
+        rows = await self._read_all(
+            "SELECT * FROM ticket_problems WHERE guild_id = ? "
+            "ORDER BY first_seen_at, ticket_id, kind",
+            (guild_id,),
+        )
+        return [_problem(r) for r in rows]
+
+    async def save_ticket_problems(
+        self,
+        guild_id: int,
+        *,
+        upsert: Iterable[TicketProblem] = (),
+        clear: Iterable[TicketProblem] = (),
+    ) -> None:
+        """Record problems seen (new or again) and drop cleared ones, in one commit."""
+        async with self._transaction() as db:
+            for p in upsert:
+                await db.execute(
+                    "INSERT INTO ticket_problems (guild_id, ticket_id, kind, detail,"
+                    " first_seen_at, last_seen_at, repeats, retry_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (guild_id, ticket_id, kind) DO UPDATE SET"
+                    " detail = excluded.detail, last_seen_at = excluded.last_seen_at,"
+                    " repeats = excluded.repeats, retry_at = excluded.retry_at",
+                    (
+                        guild_id,
+                        p.ticket_id,
+                        p.kind,
+                        p.detail,
+                        p.first_seen_at,
+                        p.last_seen_at,
+                        p.repeats,
+                        p.retry_at,
+                    ),
+                )
+            for p in clear:
+                await db.execute(
+                    "DELETE FROM ticket_problems WHERE guild_id = ? AND ticket_id = ? AND kind = ?",
+                    (guild_id, p.ticket_id, p.kind),
+                )
+
+    async def count_ticket_problems(self, guild_id: int) -> dict[str, int]:
+        """kind -> how many of the guild's tickets have that problem now."""
+        rows = await self._read_all(
+            "SELECT kind, count(*) AS n FROM ticket_problems WHERE guild_id = ? GROUP BY kind",
+            (guild_id,),
+        )
+        return {r["kind"]: r["n"] for r in rows}
 
     # --- thread progress ---
 

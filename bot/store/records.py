@@ -20,6 +20,23 @@ OutboxState = Literal["queued", "sending", "waiting", "delivered", "refused"]
 
 OUTBOX_STATES: tuple[OutboxState, ...] = ("queued", "sending", "waiting", "delivered", "refused")
 
+ProblemKind = Literal[
+    "unreadable_ticket",
+    "unknown_status",
+    "unreadable_message",
+    "discord_refused",
+    "sellapp_failed",
+]
+"""What went wrong with one ticket (see :mod:`bot.inbound.problems`)."""
+
+PROBLEM_KINDS: tuple[ProblemKind, ...] = (
+    "unreadable_ticket",
+    "unknown_status",
+    "unreadable_message",
+    "discord_refused",
+    "sellapp_failed",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class GuildLink:
@@ -104,6 +121,24 @@ class PollState:
     last_error: str | None
     consecutive_failures: int
     last_response_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketProblem:
+    """A problem with one ticket of a guild, recorded so it is logged once and shown.
+
+    ``detail`` is plain words, safe to show staff; ``repeats`` counts the cycles that saw
+    it again after the first; ``retry_at`` is when a failed step is tried again (0: no
+    backoff for this kind)."""
+
+    guild_id: int
+    ticket_id: int
+    kind: ProblemKind
+    detail: str
+    first_seen_at: float
+    last_seen_at: float
+    repeats: int
+    retry_at: float
 
 
 class TicketCounts(NamedTuple):
