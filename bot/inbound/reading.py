@@ -7,8 +7,10 @@ from page 1 in that order instead; and if ``meta.total`` counts more messages th
 found plus those already handled, read every page. The result is in ascending id.
 
 A message SellApp sent in a shape the bridge can't read is left out (by the client) and
-named in :attr:`Found.problems`; it counts towards ``meta.total`` like a found one, so
-it doesn't make every cycle read every page.
+named in :attr:`Found.problems`; on a page read it counts towards ``meta.total`` like a
+found one, so it doesn't make every read of the ticket read every page. One on a page
+not read leaves ``meta.total`` short, so that ticket is read whole (and the problem seen
+again, not taken for cleared).
 """
 
 from __future__ import annotations
