@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.explain import explain
 from bot.inbound.engine import CycleReport
+from bot.inbound.problems import summary
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import TicketStatus
 from bot.tree import NotAllowed, reply_error
@@ -359,6 +360,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         poll = await store.get_poll_state(guild_id)
         counts = await store.count_tickets(guild_id)
         outbox = await store.outbox_counts(guild_id)
+        problems = await store.ticket_problems(guild_id)
         failing = poll is not None and poll.consecutive_failures > 0
         if link.paused:
             state = "⏸️ paused"
@@ -366,9 +368,13 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             state = f"⚪ not running: {link.missing}"
         elif failing:
             state = "🔴 failing"
+        elif problems:
+            tickets = len({p.ticket_id for p in problems})
+            state = f"🟡 running, with problems in {tickets} ticket(s)"
         else:
             state = "🟢 running"
-        embed = discord.Embed(title="SellApp bridge", colour=0xEF4444 if failing else 0x22C55E)
+        colour = 0xEF4444 if failing else 0xF59E0B if problems else 0x22C55E
+        embed = discord.Embed(title="SellApp bridge", colour=colour)
         embed.add_field(name="Store", value=link.store_slug or "the key's first store")
         embed.add_field(
             name="Channel", value=f"<#{link.channel_id}>" if link.channel_id else "not set"
@@ -384,6 +390,8 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         embed.add_field(name="Interval", value=f"{link.poll_interval:g} s")
         if failing and poll is not None and poll.last_error:
             embed.add_field(name="Last error", value=poll.last_error[:1024], inline=False)
+        if problems:
+            embed.add_field(name="Problems", value=summary(problems), inline=False)
         embed.add_field(name="Tickets", value=f"{counts.tracked} tracked, {counts.open} open")
         embed.add_field(
             name="Replies",

@@ -31,8 +31,10 @@ __all__ = [
     "ProblemKind",
     "ProblemPlan",
     "Seen",
+    "describe",
     "retry_after",
     "settle",
+    "summary",
 ]
 
 LISTING_KINDS: Final[frozenset[str]] = frozenset({"unreadable_ticket", "unknown_status"})
@@ -127,3 +129,18 @@ def describe(problem: TicketProblem) -> str:
     """One line for ``/sellapp status`` and the log: ``ticket 123: ...``."""
     who = "an item without an id" if problem.ticket_id == NO_ID else f"ticket {problem.ticket_id}"
     return f"{who}: {problem.detail}"
+
+
+STATUS_LINES: Final = 5
+FIELD_LIMIT: Final = 1024
+
+
+def summary(problems: Iterable[TicketProblem], *, lines: int = STATUS_LINES) -> str:
+    """The ``Problems`` field of ``/sellapp status``: a few lines, then how many more."""
+    every = [describe(p) for p in problems]
+    shown = every[:lines]
+    rest = len(every) - len(shown)
+    text = "\n".join(f"• {line}" for line in shown)
+    if rest:
+        text += f"\n…and {rest} more"
+    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"

@@ -1,0 +1,51 @@
+"""Issue 12 against the real process: odd tickets and failures that repeat are shown,
+logged once, and don't stop the store."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import StartBot
+from tests.e2e.harness import STORE, World, answer, sub, ticket_thread
+
+
+async def status_fields(world: World) -> dict[str, str]:
+    interaction = world.discord.run_command(
+        world.guild, world.text_channel.id, world.admin, "sellapp", sub("status")
+    )
+    return (await answer(world, interaction)).fields
+
+
+async def test_a_refused_archive_and_an_unknown_status_show_in_status_and_log_once(
+    world: World, start_bot: StartBot
+) -> None:
+    """A host that asks Manage Channels to archive: the retry ran every poll, unseen."""
+    world.discord.closing_needs_manage_channels = True
+    odd = world.sellapp.add_ticket(STORE, title="Odd", status="PENDING", messages=["hello"])
+    closing = world.sellapp.add_ticket(STORE, title="Closing", messages=["bye"])
+    bot = await start_bot()
+    thread = await world.discord.wait_for(
+        lambda: ticket_thread(world, world.forum_channel, closing["id"]), timeout=20
+    )
+    await world.discord.wait_for(
+        lambda: ticket_thread(world, world.forum_channel, odd["id"]), timeout=20
+    )
+    before = await bot.wait_for_lines(r"poll done", 1)
+    world.sellapp.set_ticket_status(STORE, closing["id"], "CLOSED")
+    await bot.wait_for_line(r"refused to archive")
+    polls = await bot.wait_for_lines(r"poll done", before + 8) - before
+
+    fields = await status_fields(world)
+    assert "problems in 2 ticket(s)" in fields["State"]
+    problems = fields["Problems"]
+    assert (
+        f"ticket {closing['id']}: Discord refused to archive its thread: Missing Permissions"
+        in problems
+    )
+    assert f"ticket {odd['id']}: SellApp sent a status the bridge doesn't know: PENDING" in problems
+    assert len([line for line in bot.lines if "refused to archive" in line]) == 1
+    edits = [
+        r
+        for r in world.discord.requests
+        if r.method == "PATCH" and r.path.endswith(f"/channels/{thread.id}")
+    ]
+    assert 1 <= len(edits) <= polls // 2  # backed off (1, 2, 4... s), not once a poll
+    assert not thread.archived
