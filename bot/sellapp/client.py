@@ -269,6 +269,25 @@ class SellAppClient:
         async for message in pages:
             yield message
 
+    async def list_all_messages(
+        self, ticket_id: int, limit: int = MAX_LIMIT
+    ) -> Listing[TicketMessage]:
+        """Every message of a ticket, each id once, and every one that could not be read."""
+        messages: list[TicketMessage] = []
+        problems: dict[tuple[int | None, str], ItemProblem] = {}
+        seen: set[int] = set()
+        pages = self._walk_pages(
+            lambda page: self.list_messages(ticket_id, page, limit),
+            endpoint="GET /v1/tickets/{id}/messages",
+        )
+        async for page in pages:
+            for message in page.items:
+                if message.id not in seen:
+                    seen.add(message.id)
+                    messages.append(message)
+            problems.update(((p.item_id, p.reason), p) for p in page.problems)
+        return Listing(tuple(messages), tuple(problems.values()))
+
     async def get_message(self, ticket_id: int, message_id: int) -> TicketMessage:
         """One message (``GET /v1/tickets/{id}/messages/{message_id}``)."""
         template = "/v1/tickets/{id}/messages/{message_id}"
