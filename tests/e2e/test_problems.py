@@ -49,3 +49,17 @@ async def test_a_refused_archive_and_an_unknown_status_show_in_status_and_log_on
     ]
     assert 1 <= len(edits) <= polls // 2  # backed off (1, 2, 4... s), not once a poll
     assert not thread.archived
+
+
+async def test_a_store_that_keeps_failing_is_logged_once_not_every_poll(
+    world: World, start_bot: StartBot
+) -> None:
+    world.sellapp.fail(path=r"/api/v1/tickets$", status=503, times=None)
+    bot = await start_bot()
+    await bot.wait_for_line(r"poll failed")
+    await world.discord.wait_for(
+        lambda: len(world.sellapp.requests_to("GET", r"/v1/tickets$")) >= 9 or None, timeout=30
+    )  # three whole polls (each tries three times)
+    world.sellapp.clear_faults()
+    await bot.wait_for_line(r"polling works again after \d+ failed poll")
+    assert len([line for line in bot.lines if "poll failed" in line]) == 1

@@ -771,6 +771,13 @@ async def test_one_unreadable_message_is_skipped_without_reading_every_page_each
     assert world.requests(MESSAGES) == 1  # page 2 only: the skipped one counts as seen
     assert len(await world.store.ticket_problems(GUILD)) == 1
 
+    # SellApp fixes it: it is posted after all (late, but nothing is lost), and it clears.
+    world.fake.serve_message_as(STORE, tid, ids[110], author="CUSTOMER")
+    world.clock.advance(INTERVAL)
+    await world.cycle()
+    assert texts(world, tid)[-2:] == ["new", "m110"]
+    assert await world.store.ticket_problems(GUILD) == []
+
 
 def test_settling_problems_tells_new_from_repeated_and_cleared() -> None:
     seen = Seen(7, "discord_refused", "Discord refused to archive its thread: x")
