@@ -85,17 +85,18 @@ from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
 from bot.inbound.problems import (
     BACKS_OFF,
     LISTING_KINDS,
-    NO_ID,
     ProblemPlan,
     Seen,
     describe,
+    listing_problems,
     settle,
+    unknown_status,
+    unreadable_messages,
 )
 from bot.inbound.reading import read_new_messages
 from bot.inbound.render import Post, message_posts, thread_name, ticket_post
 from bot.sellapp.models import (
     Author,
-    ItemProblem,
     Listing,
     Page,
     Ticket,
@@ -303,10 +304,11 @@ class InboundSync:
         """List the store's tickets and bring every thread up to date.
 
         SellApp errors while listing propagate (the cycle failed), and so do Discord's
-        :class:`ChannelUnusable` (nothing can be posted in this guild; logged once a
-        cycle by the caller) and :class:`DiscordUnavailable`. A failure with one ticket
-        (reading its messages, or a thread the bot may not write in) is reported and
-        the other tickets go on."""
+        :class:`ChannelUnusable` (nothing can be posted in this guild; recorded and
+        logged by the caller) and :class:`DiscordUnavailable`. A failure with one ticket
+        (reading its messages, or a step Discord refuses in its thread) is reported,
+        recorded as a ticket problem (its retries back off) and the other tickets go on;
+        so is a listed item that can't be read."""
         report = CycleReport()
         listing = await source.list_all_tickets(limit=100)
         listed: dict[int, Ticket] = {ticket.id: ticket for ticket in listing.items}
@@ -314,7 +316,7 @@ class InboundSync:
         recorded = {t.ticket_id: t for t in await self._store.list_tickets(guild_id)}
         first_link = not await self._store.first_link_done(guild_id)
         job = await self._job(guild_id, channel_id, source, interval, report)
-        job.seen.extend(_listing_problems(listing))
+        job.seen.extend(listing_problems(listing))
         before = await self._store.ticket_problems(guild_id)
         retry_at = {p.ticket_id: p.retry_at for p in before if p.kind in BACKS_OFF}
         now = self._clock()
@@ -429,7 +431,7 @@ class InboundSync:
         job = await self._job(guild_id, channel_id, source, interval, report)
         before = await self._store.ticket_problems(guild_id)
         if ticket.unknown_status is not None:
-            job.seen.append(_unknown_status(ticket))
+            job.seen.append(unknown_status(ticket))
         await self._apply(job, decision)
         # Done by hand and it worked: this ticket's failures have cleared.
         job.worked.add(ticket.id)
@@ -512,7 +514,7 @@ class InboundSync:
             )
             messages, page_hint = found.messages, found.page_hint
             if found.problems:
-                job.seen.append(_unreadable_messages(ticket.id, found.problems))
+                job.seen.append(unreadable_messages(ticket.id, found.problems))
         wants_closed = ticket.status is TicketStatus.CLOSED
         if thread_closed and (messages or not wants_closed):
             await self._threads.set_closed(thread_id, closed=False)
@@ -655,40 +657,6 @@ class InboundSync:
             now=now,
             next_check_at=next_check_at,
         )
-
-
-def _unknown_status(ticket: Ticket) -> Seen:
-    return Seen(
-        ticket.id,
-        "unknown_status",
-        f"SellApp sent a status the bridge doesn't know: {ticket.unknown_status} (treated as open)",
-    )
-
-
-def _listing_problems(listing: Listing[Ticket]) -> list[Seen]:
-    """The listing's odd tickets: unknown statuses (they flow) and unreadable items (left out)."""
-    seen = [_unknown_status(t) for t in listing.items if t.unknown_status is not None]
-    seen.extend(
-        Seen(
-            NO_ID if p.item_id is None else p.item_id,
-            "unreadable_ticket",
-            f"SellApp sent it in a shape the bridge can't read ({p.reason}); it is skipped",
-        )
-        for p in listing.problems
-    )
-    return seen
-
-
-def _unreadable_messages(ticket_id: int, problems: list[ItemProblem]) -> Seen:
-    first = problems[0]
-    which = "a message" if first.item_id is None else f"message {first.item_id}"
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return Seen(
-        ticket_id,
-        "unreadable_message",
-        f"SellApp sent {which}{more} in a shape the bridge can't read ({first.reason}); "
-        "it is skipped",
-    )
 
 
 def _listing(ticket: Ticket) -> tuple[str, str, str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from bot.sellapp.models import ItemProblem, Listing, Ticket
 from bot.store.records import PROBLEM_KINDS, ProblemKind, TicketProblem
 
 __all__ = [
@@ -32,9 +33,12 @@ __all__ = [
     "ProblemPlan",
     "Seen",
     "describe",
+    "listing_problems",
     "retry_after",
     "settle",
     "summary",
+    "unknown_status",
+    "unreadable_messages",
 ]
 
 LISTING_KINDS: Final[frozenset[str]] = frozenset({"unreadable_ticket", "unknown_status"})
@@ -68,6 +72,46 @@ class ProblemPlan:
     @property
     def empty(self) -> bool:
         return not (self.new or self.repeated or self.cleared)
+
+
+# --- what a problem says, from what SellApp sent -------------------------------------------
+
+
+def unknown_status(ticket: Ticket) -> Seen:
+    return Seen(
+        ticket.id,
+        "unknown_status",
+        f"SellApp sent a status the bridge doesn't know: {ticket.unknown_status} (treated as open)",
+    )
+
+
+def listing_problems(listing: Listing[Ticket]) -> list[Seen]:
+    """The listing's odd tickets: unknown statuses (they flow) and unreadable items (left out)."""
+    seen = [unknown_status(t) for t in listing.items if t.unknown_status is not None]
+    seen.extend(
+        Seen(
+            NO_ID if p.item_id is None else p.item_id,
+            "unreadable_ticket",
+            f"SellApp sent it in a shape the bridge can't read ({p.reason}); it is skipped",
+        )
+        for p in listing.problems
+    )
+    return seen
+
+
+def unreadable_messages(ticket_id: int, problems: list[ItemProblem]) -> Seen:
+    first = problems[0]
+    which = "a message" if first.item_id is None else f"message {first.item_id}"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return Seen(
+        ticket_id,
+        "unreadable_message",
+        f"SellApp sent {which}{more} in a shape the bridge can't read ({first.reason}); "
+        "it is skipped",
+    )
+
+
+# --- deciding ---------------------------------------------------------------------------
 
 
 def retry_after(*, now: float, interval: float, repeats: int) -> float:
