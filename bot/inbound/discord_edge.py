@@ -8,6 +8,7 @@ discord.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ MISSING_PERMISSIONS = 50013
 THREAD_ARCHIVED = 50083
 # A week: threads of quiet tickets stay visible; closing archives them at once anyway.
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
+TAGS_RETRY_SECONDS = 3600.0
+"""After Discord refused to create a forum's tags, how long before asking again."""
 
 TicketChannel = discord.TextChannel | discord.ForumChannel
 
@@ -76,6 +79,9 @@ class DiscordThreads:
     def __init__(self, client: discord.Client, pacer: Pacer) -> None:
         self._client = client
         self._pace = pacer.wait
+        self._tags_refused: dict[int, float] = {}
+        """forum id -> when creating its tags was refused (monotonic): not asked on every
+        thread, and logged once, not every time."""
 
     async def _channel(self, channel_id: int) -> TicketChannel:
         channel = self._client.get_channel(channel_id)
@@ -105,6 +111,9 @@ class DiscordThreads:
         """The forum's Open and Closed tags, created if missing."""
         by_name = {t.name.casefold(): t for t in forum.available_tags}
         missing = [n for n in (OPEN_TAG, CLOSED_TAG) if n.casefold() not in by_name]
+        refused_at = self._tags_refused.get(forum.id)
+        if refused_at is not None and time.monotonic() - refused_at < TAGS_RETRY_SECONDS:
+            missing = []
         if missing:
             tags = [*forum.available_tags, *(discord.ForumTag(name=n) for n in missing)]
             try:
@@ -113,11 +122,13 @@ class DiscordThreads:
             except discord.Forbidden:
                 # Creating tags needs Manage Channels, which the bridge doesn't require:
                 # work without them (an admin can add "Open" and "Closed" by hand).
-                log.warning(
-                    "forum %s has no %s tag(s) and the bot may not create them",
-                    forum.id,
-                    "/".join(missing),
-                )
+                if refused_at is None:
+                    log.warning(
+                        "forum %s has no %s tag(s) and the bot may not create them",
+                        forum.id,
+                        "/".join(missing),
+                    )
+                self._tags_refused[forum.id] = time.monotonic()
             except discord.HTTPException as exc:
                 raise _translate(exc, thread_id=None, channel_id=forum.id) from exc
             by_name = {t.name.casefold(): t for t in forum.available_tags}

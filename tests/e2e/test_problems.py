@@ -63,3 +63,23 @@ async def test_a_store_that_keeps_failing_is_logged_once_not_every_poll(
     world.sellapp.clear_faults()
     await bot.wait_for_line(r"polling works again after \d+ failed poll")
     assert len([line for line in bot.lines if "poll failed" in line]) == 1
+
+
+async def test_a_forum_whose_tags_the_bot_may_not_create_is_warned_about_once(
+    world: World, start_bot: StartBot
+) -> None:
+    """Creating tags needs Manage Channels: it was asked, refused and logged per thread."""
+    bare = world.discord.add_forum_channel(world.guild, "bare-forum", tags=[])
+    tickets = [world.sellapp.add_ticket(STORE, messages=[f"q{n}"]) for n in range(3)]
+    bot = await start_bot(TICKETS_CHANNEL_ID=str(bare.id))
+    for ticket in tickets:
+        await world.discord.wait_for(lambda t=ticket: ticket_thread(world, bare, t["id"]), 20)
+    world.sellapp.set_ticket_status(STORE, tickets[0]["id"], "CLOSED")
+    thread = ticket_thread(world, bare, tickets[0]["id"])
+    assert thread is not None
+    await world.discord.wait_for(lambda: thread.archived or None, 20)
+    assert len([line for line in bot.lines if "may not create them" in line]) == 1
+    asked = [
+        r for r in world.discord.requests if r.method == "PATCH" and r.path.endswith(f"/{bare.id}")
+    ]
+    assert len(asked) == 1
