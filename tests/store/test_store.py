@@ -17,6 +17,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.store import Store, load_migrations
+from bot.store.records import TicketProblem
 
 GUILD = 111
 OTHER_GUILD = 222
@@ -524,3 +525,24 @@ async def test_a_cancelled_write_does_not_wedge_the_store(store: Store, ticks: i
     ticket = await store.get_ticket(GUILD, 2)
     assert ticket is not None and ticket.thread_id == 600
     assert await store.writable_check()
+
+
+async def test_ticket_problems_survive_a_restart_and_go_with_forgotten_tickets(
+    db_path: Path,
+) -> None:
+    refused = TicketProblem(GUILD, 7, "discord_refused", "Discord refused…", 1.0, 1.0, 0, 31.0)
+    odd = TicketProblem(GUILD, 8, "unknown_status", "SellApp sent…: PENDING", 1.0, 1.0, 0, 0.0)
+    async with await Store.open(db_path) as store:
+        await store.save_ticket_problems(GUILD, upsert=[refused, odd])
+        again = TicketProblem(GUILD, 7, "discord_refused", "Discord refused…", 1.0, 9.0, 1, 99.0)
+        await store.save_ticket_problems(GUILD, upsert=[again])
+    async with await Store.open(db_path) as store:  # "logged once" holds across restarts
+        assert await store.ticket_problems(GUILD) == [again, odd]
+        assert await store.count_ticket_problems(GUILD) == {
+            "discord_refused": 1,
+            "unknown_status": 1,
+        }
+        await store.save_ticket_problems(GUILD, clear=[odd])
+        assert await store.ticket_problems(GUILD) == [again]
+        await store.forget_tickets(GUILD)
+        assert await store.ticket_problems(GUILD) == []
