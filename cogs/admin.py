@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from bot.explain import explain
 from bot.inbound.engine import CycleReport
+from bot.inbound.problems import summary
 from bot.links.connect import (
     MAX_KEY_LENGTH,
     connected_words,
@@ -322,10 +323,12 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         poll = await store.state.get_poll_state(guild_id)
         counts = await store.tickets.count(guild_id)
         outbox = await store.outbox.counts(guild_id)
+        problems = await store.problems.all(guild_id)
         state = bridge_state(
             paused=link.paused,
             missing=link.missing,
             consecutive_failures=poll.consecutive_failures if poll else 0,
+            problem_tickets=len({p.ticket_id for p in problems}),
         )
         embed = discord.Embed(title="SellApp bridge", colour=state.colour)
         embed.add_field(name="Store", value=link.store_slug or "the key's first store")
@@ -343,6 +346,8 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         embed.add_field(name="Interval", value=f"{link.poll_interval:g} s")
         if state.failing and poll is not None and poll.last_error:
             embed.add_field(name="Last error", value=poll.last_error[:1024], inline=False)
+        if problems:
+            embed.add_field(name="Problems", value=summary(problems), inline=False)
         embed.add_field(name="Tickets", value=f"{counts.tracked} tracked, {counts.open} open")
         embed.add_field(
             name="Replies",

@@ -1,8 +1,10 @@
 """Inbound polling: one loop per linked guild, each driving :class:`bot.inbound.engine.InboundSync`.
 
 Each guild polls in its own task, so a slow or failing store never holds up another
-guild. A loop survives every failed cycle (logged, recorded in ``poll_state`` for
-``/sellapp status``) and keeps its progress in SQLite.
+guild. A loop survives every failed cycle (recorded in ``poll_state`` for
+``/sellapp status``, counted by a metric) and keeps its progress in SQLite. A failure
+that repeats is logged once, when it starts or its words change, and once more when
+polling works again; not on every poll.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ class Inbound(commands.Cog):
         async with lock:
             started = time.monotonic()
             client = self.services.links.client_for(link)
+            before = await store.state.get_poll_state(link.guild_id)
+            failing = before.last_error if before and before.consecutive_failures else None
             try:
                 report = await self.engine.run_cycle(
                     link.guild_id, link.channel_id, client, interval=link.poll_interval
@@ -139,20 +143,33 @@ class Inbound(commands.Cog):
             except BridgeError as exc:
                 _count_poll("failed", started)
                 words = explain(exc)
-                log.warning("guild %s: poll failed: %s", link.guild_id, words, extra=_ids(link))
+                level = logging.DEBUG if words == failing else logging.WARNING
+                log.log(level, "guild %s: poll failed: %s", link.guild_id, words, extra=_ids(link))
                 await store.state.record_poll_failure(link.guild_id, now=time.time(), error=words)
                 return exc
             except Exception:
                 _count_poll("failed", started)
-                log.exception("guild %s: poll failed unexpectedly", link.guild_id, extra=_ids(link))
-                await store.state.record_poll_failure(
-                    link.guild_id, now=time.time(), error=explain(RuntimeError())
+                words = explain(RuntimeError())
+                log.log(
+                    logging.DEBUG if words == failing else logging.ERROR,
+                    "guild %s: poll failed unexpectedly",
+                    link.guild_id,
+                    exc_info=True,
+                    extra=_ids(link),
                 )
+                await store.state.record_poll_failure(link.guild_id, now=time.time(), error=words)
                 return BridgeError("unexpected error")
             _count_poll("ok", started)
             await store.state.record_poll_success(
                 link.guild_id, now=time.time(), response_ms=client.last_response_ms
             )
+            if before is not None and before.consecutive_failures:
+                log.info(
+                    "guild %s: polling works again after %d failed poll(s)",
+                    link.guild_id,
+                    before.consecutive_failures,
+                    extra=_ids(link),
+                )
             log.info(
                 "guild %s: poll done in %.0f ms: %d listed, %d new, %d read, %d threads, "
                 "%d posted, %d status changes",

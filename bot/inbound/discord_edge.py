@@ -8,6 +8,7 @@ discord.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ UNKNOWN_MESSAGE = 10008
 THREAD_ARCHIVED = 50083
 # A week: threads of quiet tickets stay visible; closing archives them at once anyway.
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
+TAGS_RETRY_SECONDS = 3600.0
+"""After Discord refused to create a forum's tags, how long before asking again."""
 
 TicketChannel = discord.TextChannel | discord.ForumChannel
 
@@ -49,9 +52,13 @@ def _translate(exc: discord.HTTPException, *, thread_id: int | None, channel_id:
     return exc
 
 
-def _thread_refused(thread: discord.Thread, exc: discord.HTTPException) -> Exception:
+def _thread_refused(
+    thread: discord.Thread, exc: discord.HTTPException, *, action: str = "post in"
+) -> Exception:
     """A 403 on a thread: the whole channel's fault (permissions taken away there, which
-    stops the guild's cycle and shows in /sellapp status), or this one thread's."""
+    stops the guild's cycle and shows in /sellapp status), or this one thread's, in
+    Discord's own words (``Discord refused to archive its thread: Missing Permissions``;
+    some hosts ask more than the invite's permissions for one step)."""
     parent = thread.parent
     if isinstance(exc, discord.Forbidden) and parent is not None:
         perms = parent.permissions_for(parent.guild.me)
@@ -59,7 +66,8 @@ def _thread_refused(thread: discord.Thread, exc: discord.HTTPException) -> Excep
             return ChannelUnusable(
                 parent.id, "the bot is missing permissions there (see /sellapp channel)"
             )
-        return ThreadUnusable(thread.id, "the bot may not write in this ticket's thread")
+        said = " ".join((exc.text or "").split())[:100] or "Missing Permissions"
+        return ThreadUnusable(thread.id, f"Discord refused to {action} its thread: {said}")
     return _translate(exc, thread_id=thread.id, channel_id=thread.parent_id)
 
 
@@ -69,6 +77,9 @@ class DiscordThreads:
     def __init__(self, client: discord.Client, pacer: Pacer) -> None:
         self._client = client
         self._pace = pacer.wait
+        self._tags_refused: dict[int, float] = {}
+        """forum id -> when creating its tags was refused (monotonic): not asked on every
+        thread, and logged once, not every time."""
 
     async def _channel(self, channel_id: int) -> TicketChannel:
         channel = self._client.get_channel(channel_id)
@@ -98,6 +109,9 @@ class DiscordThreads:
         """The forum's Open and Closed tags, created if missing."""
         by_name = {t.name.casefold(): t for t in forum.available_tags}
         missing = [n for n in (OPEN_TAG, CLOSED_TAG) if n.casefold() not in by_name]
+        refused_at = self._tags_refused.get(forum.id)
+        if refused_at is not None and time.monotonic() - refused_at < TAGS_RETRY_SECONDS:
+            missing = []
         if missing:
             tags = [*forum.available_tags, *(discord.ForumTag(name=n) for n in missing)]
             try:
@@ -106,11 +120,13 @@ class DiscordThreads:
             except discord.Forbidden:
                 # Creating tags needs Manage Channels, which the bridge doesn't require:
                 # work without them (an admin can add "Open" and "Closed" by hand).
-                log.warning(
-                    "forum %s has no %s tag(s) and the bot may not create them",
-                    forum.id,
-                    "/".join(missing),
-                )
+                if refused_at is None:
+                    log.warning(
+                        "forum %s has no %s tag(s) and the bot may not create them",
+                        forum.id,
+                        "/".join(missing),
+                    )
+                self._tags_refused[forum.id] = time.monotonic()
             except discord.HTTPException as exc:
                 raise _translate(exc, thread_id=None, channel_id=forum.id) from exc
             by_name = {t.name.casefold(): t for t in forum.available_tags}
@@ -190,7 +206,8 @@ class DiscordThreads:
             await self._pace()
             await thread.edit(**kwargs)
         except discord.HTTPException as exc:
-            raise _thread_refused(thread, exc) from exc
+            action = "archive" if closed else "reopen"
+            raise _thread_refused(thread, exc, action=action) from exc
 
     async def recent_markers(self, thread_id: int, limit: int) -> dict[tuple[int, int], int]:
         thread = await self._thread(thread_id)
@@ -205,7 +222,7 @@ class DiscordThreads:
                 if marker is not None:
                     found.setdefault((marker.message_id, marker.part), message.id)
         except discord.HTTPException as exc:
-            raise _thread_refused(thread, exc) from exc
+            raise _thread_refused(thread, exc, action="read") from exc
         return found
 
 

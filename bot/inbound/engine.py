@@ -24,6 +24,14 @@ each listed ticket, against what the store recorded:
   ``updated_at``, so quiet open tickets must still be looked at; closed ones are not.
 * a CLOSED ticket whose listing did not change costs nothing.
 * a ticket with a post whose outcome is unknown (a crash came between) is re-checked.
+* a ticket whose last attempt failed (Discord refused a step, SellApp failed reading
+  it) waits until its retry is due: the waits double, capped (:mod:`bot.inbound.problems`).
+
+**One odd ticket costs only itself.** A listed item SellApp sent in a shape the bridge
+can't read is left out (the rest of the page flows); a status the bridge doesn't know is
+treated as open. Those, and every per-ticket failure, are recorded as the guild's ticket
+problems: logged once when they appear and once when they clear, shown in
+``/sellapp status`` and counted by a metric.
 
 **Reading messages** (:meth:`InboundSync._new_messages`). Reading starts at the page
 that held the newest message last time (``messages_page``), not page 1, and is verified
@@ -69,16 +77,35 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
+from bot.inbound.problems import (
+    BACKS_OFF,
+    LISTING_KINDS,
+    ProblemPlan,
+    Seen,
+    describe,
+    listing_problems,
+    settle,
+    unknown_status,
+    unreadable_messages,
+)
 from bot.inbound.reading import read_new_messages
 from bot.inbound.render import Post, message_posts, thread_name, ticket_post
-from bot.sellapp.models import Author, Page, Ticket, TicketMessage, TicketStatus
+from bot.sellapp.models import (
+    Author,
+    Listing,
+    Page,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+)
 from bot.store import Store
 from bot.store.records import Ticket as TicketRecord
+from bot.store.records import TicketProblem as TicketProblemRecord
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +123,7 @@ ADOPTED_HISTORY_SCAN = 10_000
 class TicketSource(Protocol):
     """What the engine needs of a SellApp client."""
 
-    def iter_tickets(self, limit: int = 100) -> AsyncIterator[Ticket]: ...
+    async def list_all_tickets(self, limit: int = 100) -> Listing[Ticket]: ...
 
     async def list_messages(
         self, ticket_id: int, page: int = 1, limit: int = 100
@@ -163,9 +190,14 @@ def decide(
     now: float,
     first_link: bool,
     has_pending: bool,
+    retry_at: float = 0.0,
 ) -> Decision:
-    """The rule of the module docstring for one ticket. Pure."""
+    """The rule of the module docstring for one ticket. Pure.
+
+    ``retry_at``: when a ticket whose last attempt failed may be tried again."""
     is_open = ticket.status is TicketStatus.OPEN
+    if retry_at > now:
+        return Decision(ticket, False, False, False, False)
     if record is None:
         wanted = is_open or not first_link
         return Decision(ticket, True, wanted, wanted, False)
@@ -218,6 +250,10 @@ class _Job:
     pending: dict[int, set[int]]
     """ticket id -> SellApp message ids whose post is not confirmed (read once a cycle)."""
     turns: _Turns = field(default_factory=lambda: _Turns([]))
+    seen: list[Seen] = field(default_factory=list)
+    """Per-ticket problems met while working (see :mod:`bot.inbound.problems`)."""
+    worked: set[int] = field(default_factory=set)
+    """Tickets worked on (so a work problem not seen again has cleared)."""
 
 
 @dataclass(slots=True)
@@ -268,18 +304,21 @@ class InboundSync:
         """List the store's tickets and bring every thread up to date.
 
         SellApp errors while listing propagate (the cycle failed), and so do Discord's
-        :class:`ChannelUnusable` (nothing can be posted in this guild; logged once a
-        cycle by the caller) and :class:`DiscordUnavailable`. A failure with one ticket
-        (reading its messages, or a thread the bot may not write in) is reported and
-        the other tickets go on."""
+        :class:`ChannelUnusable` (nothing can be posted in this guild; recorded and
+        logged by the caller) and :class:`DiscordUnavailable`. A failure with one ticket
+        (reading its messages, or a step Discord refuses in its thread) is reported,
+        recorded as a ticket problem (its retries back off) and the other tickets go on;
+        so is a listed item that can't be read."""
         report = CycleReport()
-        listed: dict[int, Ticket] = {}
-        async for ticket in source.iter_tickets(limit=100):
-            listed[ticket.id] = ticket
+        listing = await source.list_all_tickets(limit=100)
+        listed: dict[int, Ticket] = {ticket.id: ticket for ticket in listing.items}
         report.tickets_listed = len(listed)
         recorded = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
         first_link = not await self._store.state.first_link_done(guild_id)
         job = await self._job(guild_id, channel_id, source, interval, report)
+        job.seen.extend(listing_problems(listing))
+        before = await self._store.problems.all(guild_id)
+        retry_at = {p.ticket_id: p.retry_at for p in before if p.kind in BACKS_OFF}
         now = self._clock()
         work = deque(
             decision
@@ -291,6 +330,7 @@ class InboundSync:
                     now=now,
                     first_link=first_link,
                     has_pending=ticket_id in job.pending,
+                    retry_at=retry_at.get(ticket_id, 0.0),
                 )
             ).idle
         )
@@ -312,21 +352,55 @@ class InboundSync:
             raise failed.exceptions[0] from None
         if first_link:
             await self._store.state.mark_first_link_done(guild_id)
+
+        def examined(ticket_id: int, kind: str) -> bool:
+            return kind in LISTING_KINDS or ticket_id in job.worked or ticket_id not in listed
+
+        await self._settle_problems(job, before, examined)
         return report
+
+    async def _settle_problems(
+        self,
+        job: _Job,
+        before: list[TicketProblemRecord],
+        examined: Callable[[int, str], bool],
+    ) -> None:
+        """Record the cycle's ticket problems; log each once as it appears and clears."""
+        plan: ProblemPlan = settle(
+            job.guild_id,
+            before,
+            job.seen,
+            examined=examined,
+            now=self._clock(),
+            interval=job.interval,
+        )
+        if plan.empty:
+            return
+        await self._store.problems.save(
+            job.guild_id, upsert=(*plan.new, *plan.repeated), clear=plan.cleared
+        )
+        for problem in plan.new:
+            log.warning("guild %s: %s", job.guild_id, describe(problem))
+        for problem in plan.cleared:
+            log.info("guild %s: resolved: %s", job.guild_id, describe(problem))
 
     async def _apply_one(self, job: _Job, decision: Decision) -> None:
         """One ticket of a cycle: its own failures are reported, not raised."""
         ticket_id = decision.ticket.id
+        job.worked.add(ticket_id)
         try:
             await self._apply(job, decision)
         except SellAppNotFound:
             job.report.errors.append(f"ticket {ticket_id} vanished at SellApp")
+            job.seen.append(Seen(ticket_id, "sellapp_failed", "SellApp no longer finds it"))
         except SellAppError as exc:
             if not exc.retryable:
                 raise
             job.report.errors.append(f"ticket {ticket_id}: {exc.message}")
+            job.seen.append(Seen(ticket_id, "sellapp_failed", exc.message))
         except ThreadUnusable as exc:
             job.report.errors.append(f"ticket {ticket_id}: {exc.reason}")
+            job.seen.append(Seen(ticket_id, "discord_refused", exc.reason))
         finally:
             job.turns.done(ticket_id)
 
@@ -355,7 +429,17 @@ class InboundSync:
             and record.status != ticket.status.value,
         )
         job = await self._job(guild_id, channel_id, source, interval, report)
+        before = await self._store.problems.all(guild_id)
+        if ticket.unknown_status is not None:
+            job.seen.append(unknown_status(ticket))
         await self._apply(job, decision)
+        # Done by hand and it worked: this ticket's failures have cleared.
+        job.worked.add(ticket.id)
+        await self._settle_problems(
+            job,
+            [p for p in before if p.ticket_id == ticket.id],
+            lambda ticket_id, kind: ticket_id == ticket.id,
+        )
         return report
 
     async def _apply(self, job: _Job, decision: Decision) -> None:
@@ -429,6 +513,8 @@ class InboundSync:
                 pending=job.pending.get(ticket.id, set()),
             )
             messages, page_hint = found.messages, found.page_hint
+            if found.problems:
+                job.seen.append(unreadable_messages(ticket.id, found.problems))
         wants_closed = ticket.status is TicketStatus.CLOSED
         if thread_closed and (messages or not wants_closed):
             await self._threads.set_closed(thread_id, closed=False)

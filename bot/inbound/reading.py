@@ -5,15 +5,21 @@ time (``messages_page``), not page 1; if that page starts past the last message 
 read the previous page too; if a page comes back newest-first (ids descending), walk
 from page 1 in that order instead; and if ``meta.total`` counts more messages than were
 found plus those already handled, read every page. The result is in ascending id.
+
+A message SellApp sent in a shape the bridge can't read is left out (by the client) and
+named in :attr:`Found.problems`; on a page read it counts towards ``meta.total`` like a
+found one, so it doesn't make every read of the ticket read every page. One on a page
+not read leaves ``meta.total`` short, so that ticket is read whole (and the problem seen
+again, not taken for cleared).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bot.sellapp.models import Page, TicketMessage
+from bot.sellapp.models import ItemProblem, Page, TicketMessage
 from bot.store.records import Ticket as TicketRecord
 
 MESSAGES_PER_PAGE = 100
@@ -27,6 +33,8 @@ class Found:
     """New (or still pending) messages, ascending id."""
     page_hint: int
     """The page to start at next time."""
+    problems: list[ItemProblem] = field(default_factory=list)
+    """Messages on the pages read that could not be read, left out."""
 
 
 def _is_descending(ids: list[int]) -> bool:
@@ -78,17 +86,30 @@ async def read_new_messages(
             number -= 1  # the first unseen message may sit on an earlier page
             continue
         found.update((m.id, m) for m in current.items if wanted(m))
-        if not current.items or current.current_page >= current.last_page:
+        if _empty(current) or current.current_page >= current.last_page:
             break
         number = current.current_page + 1
     hint = number
     if newest_first:
         found, hint = await _walk_newest_first(page, wanted), 1
     found = {i: m for i, m in found.items() if unhandled(m)}
-    if not newest_first and total is not None and total > len(handled - pending) + len(found):
+    unreadable = _problems(pages)
+    counted = len(handled - pending) + len(found) + len(unreadable)
+    if not newest_first and total is not None and total > counted:
         # Fewer found than SellApp counts: the order is not what we assumed. Read all.
         found, hint = await _read_all(page, unhandled)
-    return Found(sorted(found.values(), key=lambda m: m.id), hint)
+        unreadable = _problems(pages)
+    return Found(sorted(found.values(), key=lambda m: m.id), hint, unreadable)
+
+
+def _empty(page: Page[TicketMessage]) -> bool:
+    """No message at all on the page (an unreadable one still counts as one)."""
+    return not page.items and not page.problems
+
+
+def _problems(pages: dict[int, Page[TicketMessage]]) -> list[ItemProblem]:
+    unique = {(p.item_id, p.reason): p for n in sorted(pages) for p in pages[n].problems}
+    return list(unique.values())
 
 
 async def _walk_newest_first(
@@ -101,7 +122,7 @@ async def _walk_newest_first(
         current = await page(number)
         items = list(current.items)
         found.update((m.id, m) for m in items if wanted(m))
-        if not items or not all(wanted(m) for m in items):
+        if _empty(current) or not all(wanted(m) for m in items):
             break
         if current.current_page >= current.last_page:
             break
@@ -118,6 +139,6 @@ async def _read_all(
     while True:
         current = await page(number)
         found.update((m.id, m) for m in current.items if keep(m))
-        if not current.items or current.current_page >= current.last_page:
+        if _empty(current) or current.current_page >= current.last_page:
             return found, number
         number = current.current_page + 1

@@ -24,7 +24,7 @@ from prometheus_client import (
 from prometheus_client.process_collector import ProcessCollector
 
 from bot.store import Store
-from bot.store.records import OUTBOX_STATES
+from bot.store.records import OUTBOX_STATES, PROBLEM_KINDS
 
 __all__ = [
     "CONTENT_TYPE",
@@ -39,6 +39,7 @@ __all__ = [
     "render",
     "sellapp_request_duration",
     "sellapp_requests",
+    "ticket_problems",
     "tickets_open",
     "tickets_tracked",
 ]
@@ -103,6 +104,13 @@ tickets_open: Final = Gauge(
     "Tracked tickets that are not closed, over every linked guild.",
     registry=REGISTRY,
 )
+ticket_problems: Final = Gauge(
+    f"{PREFIX}_ticket_problems",
+    "Tickets with a recorded problem (an unreadable item, an unknown status, a step "
+    "Discord or SellApp keeps refusing), over every linked guild, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 gateway_connected: Final = Gauge(
     f"{PREFIX}_gateway_connected",
     "1 while the Discord gateway session is connected (ready or resumed), else 0.",
@@ -119,15 +127,20 @@ def observe_sellapp(endpoint: str, status: int | str, seconds: float) -> None:
 async def refresh_from_store(store: Store, guild_ids: Iterable[int]) -> None:
     """Set the gauges that describe stored state, summed over ``guild_ids``."""
     depth = dict.fromkeys(OUTBOX_STATES, 0)
+    problems: dict[str, int] = dict.fromkeys(PROBLEM_KINDS, 0)
     tracked = still_open = 0
     for guild_id in guild_ids:
         for state, count in (await store.outbox.counts(guild_id)).items():
             depth[state] += count
+        for kind, count in (await store.problems.counts(guild_id)).items():
+            problems[kind] = problems.get(kind, 0) + count
         counts = await store.tickets.count(guild_id)
         tracked += counts.tracked
         still_open += counts.open
     for state, count in depth.items():
         outbox_entries.labels(state=state).set(count)
+    for kind, count in problems.items():
+        ticket_problems.labels(kind=kind).set(count)
     tickets_tracked.set(tracked)
     tickets_open.set(still_open)
 

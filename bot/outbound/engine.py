@@ -59,15 +59,15 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Final, Protocol
 
-from bot.errors import SellAppError, SellAppRateLimited
+from bot.errors import SellAppError, SellAppProtocolError, SellAppRateLimited
 from bot.explain import explain
 from bot.ops import metrics
-from bot.sellapp.models import Author, TicketMessage
+from bot.sellapp.models import Author, Listing, TicketMessage
 from bot.store import Store
 from bot.store.records import OPEN_OUTBOX_STATES, OutboxEntry, Ticket
 
@@ -261,9 +261,9 @@ class ReplyTarget(Protocol):
 
     async def reply(self, ticket_id: int, content: str) -> TicketMessage: ...
 
-    def iter_messages(
-        self, ticket_id: int, limit: int = 100, start_page: int = 1
-    ) -> AsyncIterator[TicketMessage]: ...
+    async def list_all_messages(
+        self, ticket_id: int, limit: int = 100
+    ) -> Listing[TicketMessage]: ...
 
 
 class FeedbackPort(Protocol):
@@ -557,7 +557,8 @@ class OutboundRelay:
         ``sent_at``, minus :data:`CLOCK_SKEW`."""
         since = entry.created_at - CLOCK_SKEW
         wanted = _normal(entry.content)
-        async for message in client.iter_messages(entry.ticket_id):
+        listing = await client.list_all_messages(entry.ticket_id)
+        for message in listing.items:
             if message.author is not Author.STORE or _normal(message.content) != wanted:
                 continue
             created = message.created_at
@@ -569,6 +570,13 @@ class OutboundRelay:
             if known is not None and known.direction == "outbound":
                 continue  # another reply of ours with the same words
             return message.id
+        if listing.problems:
+            # One we can't read may be this very reply: never send it again blindly.
+            raise SellAppProtocolError(
+                f"SellApp sent {len(listing.problems)} message(s) of this ticket the bridge "
+                "can't read, so it can't tell whether the reply arrived",
+                endpoint="GET /v1/tickets/{id}/messages",
+            )
         return None
 
     # --- outcomes ---

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from bot.errors import SellAppProtocolError
-from bot.sellapp.models import Page
+from bot.sellapp.models import ItemProblem, Page
 
 __all__ = [
     "RetryPolicy",
@@ -143,18 +143,39 @@ class _ListEnvelope(BaseModel):
     meta: _Meta
 
 
-def parse_page(body: Any, adapter: TypeAdapter[list[T]], endpoint: str) -> Page[T]:
-    """A Laravel list envelope (``data`` + ``meta``) -> :class:`Page`."""
+def _item_id(raw: Any) -> int | None:
+    """The id of a list item that didn't fit, when it has a readable one."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def parse_page(body: Any, adapter: TypeAdapter[T], endpoint: str) -> Page[T]:
+    """A Laravel list envelope (``data`` + ``meta``) -> :class:`Page`, item by item.
+
+    The envelope must fit (without ``meta`` the pages can't be followed): if it doesn't,
+    :class:`SellAppProtocolError`. An item that doesn't fit only costs that item: it is
+    left out of ``items`` and described in ``problems``, and the rest of the page flows."""
     try:
         envelope = _ListEnvelope.model_validate(body)
-        items = adapter.validate_python(envelope.data)
     except ValidationError as exc:
-        where = ("data",) if exc.title != _ListEnvelope.__name__ else ()
         raise SellAppProtocolError(
-            "SellApp sent a list of an unexpected shape "
-            f"({describe_validation_error(exc, prefix=where)})",
+            f"SellApp sent a list of an unexpected shape ({describe_validation_error(exc)})",
             endpoint=endpoint,
         ) from None
+    items: list[T] = []
+    problems: list[ItemProblem] = []
+    for index, raw in enumerate(envelope.data):
+        try:
+            items.append(adapter.validate_python(raw))
+        except ValidationError as exc:
+            reason = describe_validation_error(exc, prefix=("data", str(index)))
+            problems.append(ItemProblem(_item_id(raw), reason))
     meta = envelope.meta
     return Page(
         items=tuple(items),
@@ -162,6 +183,7 @@ def parse_page(body: Any, adapter: TypeAdapter[list[T]], endpoint: str) -> Page[
         last_page=meta.last_page,
         total=meta.total,
         per_page=meta.per_page,
+        problems=tuple(problems),
     )
 
 

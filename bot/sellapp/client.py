@@ -52,7 +52,7 @@ from bot.sellapp._http import (
     parse_page,
     parse_retry_after,
 )
-from bot.sellapp.models import Page, Ticket, TicketMessage, TicketStatus
+from bot.sellapp.models import ItemProblem, Listing, Page, Ticket, TicketMessage, TicketStatus
 
 __all__ = ["MAX_LIMIT", "Observe", "RetryPolicy", "SellAppClient", "make_http_client"]
 
@@ -127,8 +127,8 @@ def make_http_client(timeout: float = 15.0, observe: Observe | None = None) -> h
     )
 
 
-_TICKETS = TypeAdapter(list[Ticket])
-_MESSAGES = TypeAdapter(list[TicketMessage])
+_TICKET = TypeAdapter(Ticket)
+_MESSAGE = TypeAdapter(TicketMessage)
 
 
 _ERRORS: Final[dict[int, tuple[type[SellAppError], str]]] = {
@@ -179,10 +179,27 @@ class SellAppClient:
             "/v1/tickets",
             params={"page": page, "limit": _clamp_limit(limit)},
         )
-        return parse_page(body, _TICKETS, "GET /v1/tickets")
+        return parse_page(body, _TICKET, "GET /v1/tickets")
+
+    async def list_all_tickets(self, limit: int = MAX_LIMIT) -> Listing[Ticket]:
+        """Every ticket, each id once, and every listed item that could not be read."""
+        tickets: list[Ticket] = []
+        problems: dict[tuple[int | None, str], ItemProblem] = {}
+        seen: set[int] = set()
+        pages = self._walk_pages(
+            lambda page: self.list_tickets(page, limit), endpoint="GET /v1/tickets"
+        )
+        async for page in pages:
+            for ticket in page.items:
+                if ticket.id not in seen:
+                    seen.add(ticket.id)
+                    tickets.append(ticket)
+            problems.update(((p.item_id, p.reason), p) for p in page.problems)
+        return Listing(tuple(tickets), tuple(problems.values()))
 
     async def iter_tickets(self, limit: int = MAX_LIMIT) -> AsyncIterator[Ticket]:
-        """Every ticket, page by page, each id once."""
+        """Every ticket that can be read, page by page, each id once (an unreadable item
+        is left out: :meth:`list_all_tickets` says which)."""
         pages = self._iter_pages(
             lambda page: self.list_tickets(page, limit), endpoint="GET /v1/tickets"
         )
@@ -238,7 +255,7 @@ class SellAppClient:
             f"/v1/tickets/{int(ticket_id)}/messages",
             params={"page": page, "limit": _clamp_limit(limit)},
         )
-        return parse_page(body, _MESSAGES, f"GET {template}")
+        return parse_page(body, _MESSAGE, f"GET {template}")
 
     async def iter_messages(
         self, ticket_id: int, limit: int = MAX_LIMIT, start_page: int = 1
@@ -251,6 +268,25 @@ class SellAppClient:
         )
         async for message in pages:
             yield message
+
+    async def list_all_messages(
+        self, ticket_id: int, limit: int = MAX_LIMIT
+    ) -> Listing[TicketMessage]:
+        """Every message of a ticket, each id once, and every one that could not be read."""
+        messages: list[TicketMessage] = []
+        problems: dict[tuple[int | None, str], ItemProblem] = {}
+        seen: set[int] = set()
+        pages = self._walk_pages(
+            lambda page: self.list_messages(ticket_id, page, limit),
+            endpoint="GET /v1/tickets/{id}/messages",
+        )
+        async for page in pages:
+            for message in page.items:
+                if message.id not in seen:
+                    seen.add(message.id)
+                    messages.append(message)
+            problems.update(((p.item_id, p.reason), p) for p in page.problems)
+        return Listing(tuple(messages), tuple(problems.values()))
 
     async def reply(self, ticket_id: int, content: str) -> TicketMessage:
         """Post a store reply (``POST /v1/tickets/{id}/messages``). Never retried but on 429."""
@@ -274,13 +310,29 @@ class SellAppClient:
         endpoint: str,
         start_page: int = 1,
     ) -> AsyncIterator[Any]:
+        """The items of :meth:`_walk_pages`. Ids already yielded are skipped: a newest-first
+        list shifts by one when a ticket arrives mid-walk."""
+        seen: set[int] = set()
+        async for page in self._walk_pages(fetch, endpoint=endpoint, start_page=start_page):
+            if page.problems:
+                log.debug("%s: %d unreadable item(s) left out", endpoint, len(page.problems))
+            for item in page.items:
+                if item.id not in seen:
+                    seen.add(item.id)
+                    yield item
+
+    async def _walk_pages(
+        self,
+        fetch: Callable[[int], Awaitable[Page[Any]]],
+        *,
+        endpoint: str,
+        start_page: int = 1,
+    ) -> AsyncIterator[Page[Any]]:
         """Follow ``meta.current_page``/``last_page``; stop on an empty or last page.
 
         A server whose ``current_page`` doesn't move forward would loop us forever, so
-        that is a :class:`SellAppProtocolError`. Ids already yielded are skipped: a newest-first
-        list shifts by one when a ticket arrives mid-walk.
-        """
-        seen: set[int] = set()
+        that is a :class:`SellAppProtocolError`. A page whose items were all unreadable is
+        not empty: the walk goes on past it."""
         page_no = max(1, start_page)
         previous: int | None = None
         while True:
@@ -290,11 +342,8 @@ class SellAppClient:
                     f"SellApp sent page {page.current_page} again after page {previous}",
                     endpoint=endpoint,
                 )
-            for item in page.items:
-                if item.id not in seen:
-                    seen.add(item.id)
-                    yield item
-            if not page.items or page.current_page >= page.last_page:
+            yield page
+            if (not page.items and not page.problems) or page.current_page >= page.last_page:
                 return
             previous = page.current_page
             page_no = page.current_page + 1

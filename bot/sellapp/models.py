@@ -4,6 +4,12 @@ Tolerant of every shape variant listed in ``sellapp-api-notes.md``: ``customer.i
 uuid string or an int, ``reference`` as ``[]``/``{}``/``null``/an object, ``archived`` as
 0/1 or a boolean, statuses and authors in any case, and the v2 extras. Unknown fields are
 ignored so a new field at SellApp never breaks the bridge. Every model is frozen.
+
+A status the bridge doesn't know (SellApp's v2 already has more than OPEN and CLOSED) is
+not an error: the ticket is treated as open (it is not CLOSED) and keeps the word SellApp
+sent in :attr:`Ticket.unknown_status`, for ``/sellapp status`` to show. A list page is read
+item by item (:mod:`bot.sellapp._http`): an item that doesn't fit is left out and named in
+:attr:`Page.problems`, so one odd item never makes the whole page unreadable.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 __all__ = [
     "Author",
     "Customer",
+    "ItemProblem",
+    "Listing",
     "OrderReference",
     "Page",
     "Ticket",
@@ -93,12 +101,20 @@ def _empty_to_none(value: Any) -> Any:
     return value
 
 
+UNKNOWN_STATUS_LIMIT = 40
+"""How much of a status word we keep to show staff (SellApp's words are short)."""
+
+
 class Ticket(_Model):
-    """A support ticket, as returned by ``/v1/tickets`` and ``/v2/tickets``."""
+    """A support ticket, as returned by ``/v1/tickets`` and ``/v2/tickets``.
+
+    ``status`` is OPEN for any status text other than CLOSED that the bridge doesn't know;
+    the text itself is kept in ``unknown_status`` (None for OPEN and CLOSED)."""
 
     id: int
     title: str
     status: TicketStatus
+    unknown_status: str | None = None
     customer: Customer | None = None
     reference: OrderReference | None = None
     created_at: datetime
@@ -111,6 +127,21 @@ class Ticket(_Model):
     order_id: int | str | None = None
     reason: str | None = None
     message_count: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_status_is_open(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        raw = data.get("status")
+        if not isinstance(raw, str) or not raw.strip():
+            return data  # missing or not text: a malformed ticket, refused below
+        try:
+            TicketStatus(raw)
+        except ValueError:
+            word = " ".join(raw.split())[:UNKNOWN_STATUS_LIMIT]
+            return {**data, "status": TicketStatus.OPEN.value, "unknown_status": word}
+        return {**data, "unknown_status": None}
 
     _empty_customer = field_validator("customer", mode="before")(_empty_to_none)
     _empty_reference = field_validator("reference", mode="before")(_empty_to_none)
@@ -151,11 +182,32 @@ class TicketMessage(_Model):
 
 
 @dataclass(frozen=True, slots=True)
+class ItemProblem:
+    """One item of a list page that the bridge could not read, and was left out.
+
+    ``item_id`` is the item's id when it had a readable one; ``reason`` says where and why
+    in plain words (a field name and pydantic's message, never the value), safe to show."""
+
+    item_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a Laravel-style list: the items and where it sits among the pages."""
+    """One page of a Laravel-style list: the items that could be read, the ones that
+    couldn't (``problems``), and where the page sits among the pages."""
 
     items: Sequence[T]
     current_page: int
     last_page: int
     total: int | None
     per_page: int
+    problems: Sequence[ItemProblem] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    """Every page of a list, read: the items (each id once) and every item left out."""
+
+    items: Sequence[T]
+    problems: Sequence[ItemProblem] = ()

@@ -118,6 +118,7 @@ class LinkTable:
         async with self._db.transaction() as db:
             existed = await changed(db, "DELETE FROM guild_links WHERE guild_id = ?", (guild_id,))
             await db.execute("DELETE FROM poll_state WHERE guild_id = ?", (guild_id,))
+            await db.execute("DELETE FROM ticket_problems WHERE guild_id = ?", (guild_id,))
             if forget_tickets:
                 await forget_guild_tickets(db, guild_id)
         return existed > 0

@@ -22,6 +22,23 @@ OUTBOX_STATES: tuple[OutboxState, ...] = ("queued", "sending", "waiting", "deliv
 OPEN_OUTBOX_STATES: tuple[OutboxState, ...] = ("queued", "sending", "waiting")
 """A reply in one of these is still on its way: not yet delivered, not refused for good."""
 
+ProblemKind = Literal[
+    "unreadable_ticket",
+    "unknown_status",
+    "unreadable_message",
+    "discord_refused",
+    "sellapp_failed",
+]
+"""What went wrong with one ticket (see :mod:`bot.inbound.problems`)."""
+
+PROBLEM_KINDS: tuple[ProblemKind, ...] = (
+    "unreadable_ticket",
+    "unknown_status",
+    "unreadable_message",
+    "discord_refused",
+    "sellapp_failed",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class GuildLink:
@@ -108,6 +125,24 @@ class PollState:
     last_error: str | None
     consecutive_failures: int
     last_response_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketProblem:
+    """A problem with one ticket of a guild, recorded so it is logged once and shown.
+
+    ``detail`` is plain words, safe to show staff; ``repeats`` counts the cycles that saw
+    it again after the first; ``retry_at`` is when a failed step is tried again (0: no
+    backoff for this kind)."""
+
+    guild_id: int
+    ticket_id: int
+    kind: ProblemKind
+    detail: str
+    first_seen_at: float
+    last_seen_at: float
+    repeats: int
+    retry_at: float
 
 
 class TicketCounts(NamedTuple):

@@ -331,6 +331,13 @@ class RestApi:
     def _edit_thread(self, thread: Channel, body: JSON) -> None:
         manage = bool(self._perms(thread) & Perm.MANAGE_THREADS)
         own = thread.owner_id == self.fake.bot.id
+        closing = bool(body.get("archived")) or bool(body.get("locked"))
+        if (
+            closing
+            and self.fake.closing_needs_manage_channels
+            and not self._perms(thread) & Perm.MANAGE_CHANNELS
+        ):
+            raise DiscordError(403, 50013)
         if ("locked" in body and body["locked"] != thread.locked) and not manage:
             raise DiscordError(403, 50013)
         if thread.locked and thread.archived and not manage:

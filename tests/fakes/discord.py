@@ -92,6 +92,9 @@ class FakeDiscord:
         self.errors: list[Exception] = []
         """Exceptions raised inside the fake's own handlers (each answered with a 500)."""
         self.rate_limiter = RateLimiter()
+        self.closing_needs_manage_channels = False
+        """Act like a host that asks Manage Channels (beyond the invite's permissions) to
+        archive or lock a thread: such an edit is refused with 403 Missing Permissions."""
         self._changed_event = asyncio.Event()
         self.gateway = Gateway(
             token_ok=self._token_ok,

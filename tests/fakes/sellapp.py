@@ -229,6 +229,31 @@ class FakeSellApp:
         ticket["status"] = status.upper()
         ticket["updated_at"] = _now()
 
+    def serve_ticket_as(
+        self, store: str, ticket_id: int, *, drop: Sequence[str] = (), **fields: Any
+    ) -> None:
+        """From now on, list and show this ticket with ``fields`` changed and ``drop`` left
+        out, as a SellApp with a new status or a broken row would (its state is kept)."""
+        ticket = self._store(store).tickets[ticket_id]
+        ticket["served_as"] = (tuple(drop), dict(fields))
+        ticket["updated_at"] = _now()
+
+    def serve_message_as(
+        self,
+        store: str,
+        ticket_id: int,
+        message_id: int,
+        *,
+        drop: Sequence[str] = (),
+        **fields: Any,
+    ) -> None:
+        """Change a stored message as SellApp would serve it (``drop`` removes fields)."""
+        for message in self._store(store).messages[ticket_id]:
+            if message["id"] == message_id:
+                message.update(fields)
+                for name in drop:
+                    message.pop(name, None)
+
     def tickets(self, store: str) -> list[dict[str, Any]]:
         st = self._store(store)
         return [self._ticket_json(st, t, "v1") for t in st.tickets.values()]
@@ -437,6 +462,10 @@ class FakeSellApp:
             out.update(reason=None, message_count=len(msgs))
         else:
             out["archived"] = t["archived"] if self.archived_as_bool else int(t["archived"])
+        drop, fields = t.get("served_as", ((), {}))
+        out.update(fields)
+        for name in drop:
+            out.pop(name, None)
         return out
 
     def _add_message(

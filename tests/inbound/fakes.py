@@ -130,6 +130,7 @@ class FakeThreads:
         self.set_closed_calls: list[tuple[int, bool]] = []
         self.unusable: set[int] = set()
         self.refused: set[int] = set()
+        self.refused_closing: set[int] = set()
         self.posts_into_locked = 0
         self._ids = itertools.count(5_000)
 
@@ -144,6 +145,10 @@ class FakeThreads:
     def refuse_thread(self, thread_id: int) -> None:
         """The bot may not write in this one thread (its channel is fine)."""
         self.refused.add(thread_id)
+
+    def refuse_closing(self, thread_id: int) -> None:
+        """Discord refuses to archive/lock this thread (a host that asks Manage Channels)."""
+        self.refused_closing.add(thread_id)
 
     def archive_for_inactivity(self, thread_id: int) -> None:
         self.threads[thread_id].archived = True
@@ -209,8 +214,12 @@ class FakeThreads:
     async def set_closed(self, thread_id: int, *, closed: bool) -> None:
         self.injector.before("discord.set_closed")
         thread = self._thread(thread_id)
-        thread.archived = thread.locked = closed
         self.set_closed_calls.append((thread_id, closed))
+        if closed and thread_id in self.refused_closing:
+            raise ThreadUnusable(
+                thread_id, "Discord refused to archive its thread: Missing Permissions"
+            )
+        thread.archived = thread.locked = closed
         self.injector.after("discord.set_closed")
 
     async def recent_markers(self, thread_id: int, limit: int) -> dict[tuple[int, int], int]:

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from bot.errors import ChannelUnusable
 from bot.inbound.engine import QUIET_CAP_INTERVALS, CycleReport, InboundSync, next_check
+from bot.inbound.problems import RETRY_CAP_SECONDS, Seen, retry_after, settle
 from bot.inbound.render import EMPTY_MESSAGE, Marker, escape_markdown, split_text
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from tests.fakes.sellapp import FakeSellApp
@@ -642,3 +643,160 @@ async def test_a_thread_the_bot_may_not_write_in_does_not_stop_other_tickets(
     world.threads.refused.clear()
     await world.settle()
     assert texts(world, first) == ["a", "stuck"]
+
+
+# --- one odd ticket, and failures that repeat (issue 12) -----------------------------------
+
+
+def problem_lines(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if words in r.getMessage()]
+
+
+async def test_a_ticket_whose_archive_is_refused_backs_off_and_is_logged_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12.5: a refused archive was retried every poll, forever, and never logged."""
+    caplog.set_level("INFO", logger="bot.inbound.engine")
+    tid = world.ticket(messages=["hi"])
+    other = world.ticket(messages=["fine"])
+    await world.cycle()
+    thread = world.threads.thread_of(tid)
+    world.threads.refuse_closing(thread.id)
+    world.fake.set_ticket_status(STORE, tid, "CLOSED")
+
+    tries: list[int] = []
+    for cycle in range(12):
+        before = len(world.threads.set_closed_calls)
+        await world.cycle()
+        if len(world.threads.set_closed_calls) > before:
+            tries.append(cycle)
+        world.clock.advance(INTERVAL)
+    # Tried at once, then after 1, 2, 4... intervals: not on every one of 12 polls.
+    assert tries == [0, 1, 3, 7]
+    assert not thread.archived
+    assert problem_lines(caplog, "refused to archive") == [
+        f"guild {GUILD}: ticket {tid}: Discord refused to archive its thread: Missing Permissions"
+    ]
+    [problem] = await world.store.problems.all(GUILD)
+    assert (problem.ticket_id, problem.kind, problem.repeats) == (tid, "discord_refused", 3)
+    assert await world.store.problems.counts(GUILD) == {"discord_refused": 1}
+
+    # Another ticket still flows meanwhile.
+    world.say(other, "still here")
+    await world.settle(1)
+    assert texts(world, other) == ["fine", "still here"]
+
+    world.threads.refused_closing.clear()
+    await world.settle(2)
+    assert thread.archived and thread.locked
+    assert await world.store.problems.all(GUILD) == []
+    assert len(problem_lines(caplog, "resolved")) == 1
+
+
+async def test_a_resync_by_hand_retries_a_backed_off_ticket_at_once(world: World) -> None:
+    tid = world.ticket(messages=["hi"])
+    await world.cycle()
+    thread = world.threads.thread_of(tid)
+    world.threads.refuse_closing(thread.id)
+    world.fake.set_ticket_status(STORE, tid, "CLOSED")
+    await world.cycle()
+    await world.cycle()  # not due yet
+    assert len(world.threads.set_closed_calls) == 1
+    world.threads.refused_closing.clear()
+    ticket = await world.client.get_ticket(tid)
+    await world.engine.sync_ticket(GUILD, CHANNEL, world.client, ticket, interval=INTERVAL)
+    assert thread.archived
+    assert await world.store.problems.all(GUILD) == []
+
+
+async def test_one_ticket_with_an_unknown_status_flows_as_open_and_is_noted_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12.1: a PENDING ticket made the whole listing unreadable."""
+    caplog.set_level("INFO", logger="bot.inbound.engine")
+    pending = world.ticket(messages=["where is my order?"])
+    world.fake.set_ticket_status(STORE, pending, "PENDING")
+    plain = world.ticket(messages=["hello"])
+    await world.cycle()
+    await world.settle(2)
+    assert texts(world, pending) == ["where is my order?"]
+    assert texts(world, plain) == ["hello"]
+    assert not world.threads.thread_of(pending).archived
+    [problem] = await world.store.problems.all(GUILD)
+    assert (problem.ticket_id, problem.kind) == (pending, "unknown_status")
+    assert "doesn't know: PENDING" in problem.detail
+    assert len(problem_lines(caplog, "doesn't know: PENDING")) == 1
+
+    world.fake.set_ticket_status(STORE, pending, "CLOSED")
+    await world.settle(1)
+    assert world.threads.thread_of(pending).archived
+    assert await world.store.problems.all(GUILD) == []
+
+
+async def test_one_malformed_ticket_is_skipped_and_the_rest_of_the_store_flows(
+    world: World,
+) -> None:
+    broken = world.ticket(messages=["unreadable"])
+    world.fake.serve_ticket_as(STORE, broken, drop=["created_at"])
+    fine = world.ticket(messages=["readable"])
+    report = await world.cycle()
+    assert report.tickets_listed == 1
+    assert texts(world, fine) == ["readable"]
+    assert not world.threads.has_thread(broken)
+    [problem] = await world.store.problems.all(GUILD)
+    assert (problem.ticket_id, problem.kind) == (broken, "unreadable_ticket")
+    assert "created_at" in problem.detail and "skipped" in problem.detail
+
+    world.fake.serve_ticket_as(STORE, broken)  # SellApp fixed the row
+    await world.settle(1)
+    assert texts(world, broken) == ["unreadable"]
+    assert await world.store.problems.all(GUILD) == []
+
+
+async def test_one_unreadable_message_is_skipped_without_reading_every_page_each_cycle(
+    world: World,
+) -> None:
+    tid = world.ticket(messages=[f"m{n}" for n in range(120)])
+    ids = [m["id"] for m in world.fake.messages(STORE, tid)]
+    world.fake.serve_message_as(STORE, tid, ids[110], author="ROBOT")  # on page 2
+    await world.cycle()
+    assert texts(world, tid) == [f"m{n}" for n in range(120) if n != 110]
+    [problem] = await world.store.problems.all(GUILD)
+    assert (problem.ticket_id, problem.kind) == (tid, "unreadable_message")
+    assert f"message {ids[110]}" in problem.detail
+    world.reset_requests()
+    world.say(tid, "new")
+    world.clock.advance(INTERVAL)
+    await world.cycle()
+    assert texts(world, tid)[-1] == "new"
+    assert world.requests(MESSAGES) == 1  # page 2 only: the skipped one counts as seen
+    assert len(await world.store.problems.all(GUILD)) == 1
+
+    # SellApp fixes it: it is posted after all (late, but nothing is lost), and it clears.
+    world.fake.serve_message_as(STORE, tid, ids[110], author="CUSTOMER")
+    world.clock.advance(INTERVAL)
+    await world.cycle()
+    assert texts(world, tid)[-2:] == ["new", "m110"]
+    assert await world.store.problems.all(GUILD) == []
+
+
+def test_settling_problems_tells_new_from_repeated_and_cleared() -> None:
+    seen = Seen(7, "discord_refused", "Discord refused to archive its thread: x")
+    plan = settle(GUILD, [], [seen], examined=lambda *_: True, now=1000.0, interval=60.0)
+    [new] = plan.new
+    assert (plan.repeated, plan.cleared, new.repeats) == ((), (), 0)
+    assert new.retry_at == 1000.0 + 60 - 30
+    again = settle(GUILD, [new], [seen], examined=lambda *_: True, now=1060.0, interval=60.0)
+    assert (again.new, again.repeated[0].repeats) == ((), 1)
+    assert again.repeated[0].retry_at == 1060.0 + 120 - 30
+    assert again.repeated[0].first_seen_at == 1000.0
+    unseen = settle(GUILD, [new], [], examined=lambda *_: False, now=1060.0, interval=60.0)
+    assert unseen.empty  # not looked at: not cleared
+    gone = settle(GUILD, [new], [], examined=lambda *_: True, now=1060.0, interval=60.0)
+    assert gone.cleared == (new,)
+
+
+def test_retries_of_a_failing_step_double_up_to_a_cap() -> None:
+    waits = [retry_after(now=0.0, interval=60.0, repeats=n) + 30 for n in range(10)]
+    assert waits[:4] == [60.0, 120.0, 240.0, 480.0]
+    assert max(waits) == RETRY_CAP_SECONDS

@@ -364,6 +364,32 @@ async def test_timeout_after_sellapp_stored_it_is_adopted_not_resent(world: Worl
     assert world.feedback.on(message) == {"✅"}
 
 
+async def test_an_unreadable_message_is_never_taken_for_a_reply_that_did_not_arrive(
+    world: World,
+) -> None:
+    """Issue 12.1's item-by-item reading must not let the relay resend blindly: our reply
+    may be the one message SellApp sent in a shape the bridge can't read."""
+    world.fake.latency(1.5, path=REPLY_PATH, method="POST")
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "Sent once, please.")
+    await deliver(engine)
+    await _until(lambda: world.store_replies(ticket) != [])  # the slow POST lands
+    [landed] = [m for m in world.fake.messages(STORE, ticket.ticket_id) if m["author"] == "STORE"]
+    world.fake.serve_message_as(STORE, ticket.ticket_id, landed["id"], author="SYSTEM")
+
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.posts() == 1  # not sent again
+    assert world.feedback.on(message) == {"⏳"}
+
+    world.fake.serve_message_as(STORE, ticket.ticket_id, landed["id"], author="STORE")
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.posts() == 1
+    assert world.feedback.on(message) == {"✅"}
+
+
 async def test_422_refused_with_sellapps_words(world: World) -> None:
     engine = world.engine()
     ticket = await world.ticket(thread=1)

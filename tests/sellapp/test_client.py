@@ -440,17 +440,78 @@ async def test_malformed_json_names_the_endpoint(fake: FakeSellApp, client: Sell
     assert "GET /v1/tickets/{id}/messages" in str(err.value)
 
 
-@pytest.mark.parametrize("shape", ["data_string", "missing_fields", "wrong_types"])
-async def test_wrong_list_shape_is_protocol_error(
-    fake: FakeSellApp, client: SellAppClient, shape: str
-) -> None:
+async def test_wrong_list_shape_is_protocol_error(fake: FakeSellApp, client: SellAppClient) -> None:
     fake.add_ticket(STORE, title="SECRET-CUSTOMER-TITLE")
-    fake.wrong_shape(path=r"/v1/tickets$", shape=shape)  # type: ignore[arg-type]
+    fake.wrong_shape(path=r"/v1/tickets$", shape="data_string")
     with pytest.raises(SellAppProtocolError) as err:
         await client.list_tickets()
     assert err.value.endpoint == "GET /v1/tickets"
     assert "SECRET-CUSTOMER-TITLE" not in str(err.value)
     assert "data" in err.value.message
+
+
+@pytest.mark.parametrize("shape", ["missing_fields", "wrong_types"])
+async def test_unreadable_items_cost_only_themselves_not_the_page(
+    fake: FakeSellApp, client: SellAppClient, shape: str
+) -> None:
+    fake.add_ticket(STORE, title="SECRET-CUSTOMER-TITLE")
+    fake.wrong_shape(path=r"/v1/tickets$", shape=shape)  # type: ignore[arg-type]
+    page = await client.list_tickets()
+    assert page.items == ()
+    assert len(page.problems) == 1
+    assert page.problems[0].item_id is None  # its id was the broken part
+    assert "SECRET-CUSTOMER-TITLE" not in page.problems[0].reason
+
+
+async def test_one_odd_ticket_does_not_stop_the_store_listing(
+    fake: FakeSellApp, client: SellAppClient
+) -> None:
+    """Issue 12.1: a PENDING ticket and a malformed one made every poll of the store fail."""
+    created = [fake.add_ticket(STORE, title=f"t{n}")["id"] for n in range(35)]
+    pending, broken = created[3], created[20]
+    fake.set_ticket_status(STORE, pending, "PENDING")
+    fake.serve_ticket_as(STORE, broken, created_at="yesterday")
+    listing = await client.list_all_tickets(limit=15)
+    by_id = {t.id: t for t in listing.items}
+    assert sorted(by_id) == sorted(set(created) - {broken})
+    assert by_id[pending].status is TicketStatus.OPEN  # not CLOSED, so it flows as open
+    assert by_id[pending].unknown_status == "PENDING"
+    assert by_id[created[0]].unknown_status is None
+    assert [p.item_id for p in listing.problems] == [broken]
+    assert listing.problems[0].reason.startswith("data.5.created_at: Input should be a valid")
+
+
+async def test_a_page_of_only_unreadable_items_does_not_end_the_walk(
+    fake: FakeSellApp, client: SellAppClient
+) -> None:
+    created = [fake.add_ticket(STORE)["id"] for _ in range(30)]
+    for ticket_id in created[:15]:
+        fake.serve_ticket_as(STORE, ticket_id, drop=["title"])
+    listing = await client.list_all_tickets(limit=15)
+    assert [t.id for t in listing.items] == created[15:]
+    assert sorted(p.item_id or 0 for p in listing.problems) == created[:15]
+    assert [t.id async for t in client.iter_tickets(limit=15)] == created[15:]
+
+
+async def test_one_unreadable_message_does_not_hide_the_others(
+    fake: FakeSellApp, client: SellAppClient
+) -> None:
+    ticket = fake.add_ticket(STORE, messages=["one", "two", "three"])
+    ids = [m["id"] for m in fake.messages(STORE, ticket["id"])]
+    fake.serve_message_as(STORE, ticket["id"], ids[1], author="ROBOT")
+    page = await client.list_messages(ticket["id"])
+    assert [m.content for m in page.items] == ["one", "three"]
+    assert [p.item_id for p in page.problems] == [ids[1]]
+    assert page.problems[0].reason.startswith("data.1.author:")
+
+
+async def test_a_single_ticket_with_an_unknown_status_is_read_as_open(
+    fake: FakeSellApp, client: SellAppClient
+) -> None:
+    ticket = fake.add_ticket(STORE)
+    fake.set_ticket_status(STORE, ticket["id"], "awaiting_customer")
+    got = await client.get_ticket(ticket["id"])
+    assert (got.status, got.unknown_status) == (TicketStatus.OPEN, "AWAITING_CUSTOMER")
 
 
 async def test_wrong_item_shape_names_the_field(fake: FakeSellApp, client: SellAppClient) -> None:

@@ -69,6 +69,18 @@ def test_status_any_case(status: str) -> None:
     assert Ticket.model_validate(ticket_payload(status=status)).status is TicketStatus.OPEN
 
 
+@pytest.mark.parametrize("status", ["PENDING", "on-hold", " Awaiting  reply "])
+def test_an_unknown_status_is_open_and_kept_to_show(status: str) -> None:
+    ticket = Ticket.model_validate(ticket_payload(status=status))
+    assert ticket.status is TicketStatus.OPEN
+    assert ticket.unknown_status == " ".join(status.split())
+
+
+def test_a_known_status_has_no_unknown_status_even_if_sellapp_sends_that_field() -> None:
+    ticket = Ticket.model_validate(ticket_payload(status="closed", unknown_status="x"))
+    assert (ticket.status, ticket.unknown_status) == (TicketStatus.CLOSED, None)
+
+
 def test_closed_status() -> None:
     assert Ticket.model_validate(ticket_payload(status="closed")).status is TicketStatus.CLOSED
 
@@ -141,7 +153,8 @@ def test_models_are_frozen() -> None:
     "change",
     [
         {"id": "not-a-number"},
-        {"status": "PENDING"},
+        {"status": 3},
+        {"status": ""},
         {"created_at": "yesterday"},
         {"archived": 2},
         {"reference": {"type": "order"}},

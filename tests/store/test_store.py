@@ -17,6 +17,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.store import Store, load_migrations
+from bot.store.records import TicketProblem
 
 GUILD = 111
 OTHER_GUILD = 222
@@ -691,3 +692,24 @@ async def test_feedback_state_lives_and_dies_with_its_outbox_entry(store: Store)
 
 def store_path(store: Store) -> Path:
     return Path(store.path)
+
+
+async def test_ticket_problems_survive_a_restart_and_go_with_forgotten_tickets(
+    db_path: Path,
+) -> None:
+    refused = TicketProblem(GUILD, 7, "discord_refused", "Discord refused…", 1.0, 1.0, 0, 31.0)
+    odd = TicketProblem(GUILD, 8, "unknown_status", "SellApp sent…: PENDING", 1.0, 1.0, 0, 0.0)
+    async with await Store.open(db_path) as store:
+        await store.problems.save(GUILD, upsert=[refused, odd])
+        again = TicketProblem(GUILD, 7, "discord_refused", "Discord refused…", 1.0, 9.0, 1, 99.0)
+        await store.problems.save(GUILD, upsert=[again])
+    async with await Store.open(db_path) as store:  # "logged once" holds across restarts
+        assert await store.problems.all(GUILD) == [again, odd]
+        assert await store.problems.counts(GUILD) == {
+            "discord_refused": 1,
+            "unknown_status": 1,
+        }
+        await store.problems.save(GUILD, clear=[odd])
+        assert await store.problems.all(GUILD) == [again]
+        await store.links.delete(GUILD, forget_tickets=True)  # /sellapp disconnect
+        assert await store.problems.all(GUILD) == []
