@@ -6,7 +6,12 @@ Two tasks, started in ``cog_load``, each surviving every failed iteration:
   without any await, and handled one at a time in arrival order, so replies to one ticket
   are queued in the order they were typed. At start, before any live event, each open
   mapped thread's history after the last message handled is read (oldest first) and put
-  through the same rules: an answer typed while the bot was down still goes out.
+  through the same rules: an answer typed while the bot was down still goes out. The
+  database may be older than the thread (restored from a backup, or lost), so a reply
+  read back this way is never queued blindly: our own ✅/❌/📝 on it, then SellApp's own
+  messages, decide whether it was handled already (``OutboundRelay.accept(...,
+  from_history=True)``). That check covers every message the history scan reads, also
+  those before the thread's last known position and all of a thread with none.
 * **delivery**: settles what a crash left unfinished, then delivers due entries; it
   sleeps until the next entry is due or the intake wakes it (an :class:`asyncio.Event`,
   so a reply goes out at once, not on a poll interval).
@@ -99,6 +104,8 @@ def staff_message(message: discord.Message, member: discord.Member | None) -> St
         attachments=tuple(Attachment(a.url, a.filename) for a in message.attachments),
         has_stickers=bool(message.stickers),
         has_embeds=bool(message.embeds),
+        typed_at=message.created_at.timestamp(),
+        our_reactions=frozenset(str(r.emoji) for r in message.reactions if r.me),
     )
 
 
@@ -236,15 +243,24 @@ class Outbound(commands.Cog):
         if mapped is None:
             return
         ticket, link = mapped
-        await self._accept(message, ticket, link, members)
+        await self._accept(message, ticket, link, members, from_history=False)
 
     async def _accept(
-        self, message: discord.Message, ticket: Ticket, link: LinkConfig, members: _Members
+        self,
+        message: discord.Message,
+        ticket: Ticket,
+        link: LinkConfig,
+        members: _Members,
+        *,
+        from_history: bool,
     ) -> None:
         if message.guild is None or message.guild.id != ticket.guild_id:
             return
         verdict = await self.engine.accept(
-            staff_message(message, await members.of(message)), ticket, link
+            staff_message(message, await members.of(message)),
+            ticket,
+            link,
+            from_history=from_history,
         )
         if isinstance(verdict, Relay):
             self._wake.set()
@@ -295,7 +311,7 @@ class Outbound(commands.Cog):
             after = discord.Object(id=discord.utils.time_snowflake(since))
         seen = 0
         async for message in thread.history(limit=None, after=after, oldest_first=True):
-            await self._accept(message, ticket, link, members)
+            await self._accept(message, ticket, link, members, from_history=True)
             seen += 1
         if seen:
             log.info(

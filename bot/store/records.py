@@ -92,6 +92,10 @@ class OutboxEntry:
     created_at: float
     sent_at: float | None
     delivered_at: float | None
+    look_first: bool = False
+    """Look for it at SellApp before the first send (it may be there already)."""
+    typed_at: float | None = None
+    """When the staff message was typed, if it was queued later (read from history)."""
 
 
 @dataclass(frozen=True, slots=True)
