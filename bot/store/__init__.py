@@ -925,6 +925,17 @@ class Store:
         )
         return int(row[0]) if row else None
 
+    async def threads_without_position(self) -> list[Ticket]:
+        """Open tickets whose thread has no last handled message yet: mapped since the
+        last catch-up (e.g. found again by the poller on an empty or restored database)."""
+        rows = await self._read_all(
+            "SELECT * FROM tickets AS t WHERE t.thread_id IS NOT NULL"
+            " AND upper(t.status) != 'CLOSED' AND NOT EXISTS"
+            " (SELECT 1 FROM thread_progress AS p WHERE p.thread_id = t.thread_id)"
+            " ORDER BY t.guild_id, t.ticket_id"
+        )
+        return [_ticket(r) for r in rows]
+
     async def set_last_seen_discord_message(self, thread_id: int, message_id: int) -> int:
         """Move the thread's mark forward (never back); returns the mark as stored."""
         async with self._transaction() as db:
