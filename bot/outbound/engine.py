@@ -40,6 +40,16 @@ sent before (the entry is ``sending`` again while it is looked for). While an en
 read SellApp while our POST failed), it is still adopted, so it is not sent twice; it
 then also shows in the thread as a dashboard reply, which is cosmetic.
 
+**A database older than Discord** (restored from a backup, or lost) does not know every
+reply it delivered. The catch-up reads thread history (``accept(..., from_history=True)``)
+and never queues from it blindly: our own ✅ means delivered, ❌ refused, 📝 a note
+(:func:`shown_outcome`), none sent; any other reply is queued *look first* and settled as
+above before its first send, the window starting when it was typed. At start every entry
+still queued or waiting is marked look first too (a backup taken while it was queued).
+Limit: a reply read back without our ✅, with the same words as a reply of ours that
+SellApp stored within :data:`CLOCK_SKEW` of it being typed (and that the store does not
+know), is taken as delivered.
+
 **Nothing silent.** ✅ delivered (⏳ removed); ⏳ waiting for SellApp; ❌ plus a short reply
 in the thread saying why, in plain words. The final reaction is owed from just before the
 final state is written until it was shown (a list in the store's meta table), so a crash
