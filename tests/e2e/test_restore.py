@@ -45,13 +45,17 @@ async def test_restored_backup_sends_no_reply_twice(
     backup = tmp_path / "backup.sqlite3"
     backup_database(database(world), backup)  # what `sellapp-bridge backup` runs
     second = world.discord.member_says(thread.id, world.staff, "Second answer.")
-    await wait_reaction(world, second, "✅")
+    third = world.discord.member_says(thread.id, world.staff, "Third answer.")
+    for said in (second, third):
+        await wait_reaction(world, said, "✅")
     assert await bot.terminate() == 0
+    third.reactions.remove("✅")  # as if the bot died before showing it: no sign in Discord
 
     put_in_place(database(world), backup)
     down = world.discord.member_says(thread.id, world.staff, "Typed while down.")
     bot = await start_bot()
     await wait_reaction(world, down, "✅")
+    assert "✅" in third.reactions  # found among SellApp's messages: adopted, not sent
     await new_session_caught_up(world, bot)
     after = world.discord.member_says(thread.id, world.staff, "After the new session.")
     await wait_reaction(world, after, "✅")  # replies go in order: nothing is left before it
@@ -59,6 +63,7 @@ async def test_restored_backup_sends_no_reply_twice(
     assert replies_at_sellapp(world, ticket["id"]) == [
         "First answer.",
         "Second answer.",
+        "Third answer.",
         "Typed while down.",
         "After the new session.",
     ]
