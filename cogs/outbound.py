@@ -6,7 +6,14 @@ Two tasks, started in ``cog_load``, each surviving every failed iteration:
   without any await, and handled one at a time in arrival order, so replies to one ticket
   are queued in the order they were typed. At start, before any live event, each open
   mapped thread's history after the last message handled is read (oldest first) and put
-  through the same rules: an answer typed while the bot was down still goes out.
+  through the same rules: an answer typed while the bot was down still goes out. The
+  database may be older than the thread (restored from a backup, or lost), so a reply
+  read back this way is never queued blindly: our own ✅/❌/📝 on it, then SellApp's own
+  messages, decide whether it was handled already (``OutboundRelay.accept(...,
+  from_history=True)``). That check covers every message the history scan reads, also
+  those before the thread's last known position and all of a thread with none. A thread
+  mapped after the catch-up (found again by the poller) is read the same way within
+  :data:`UNREAD_CHECK_SECONDS`.
 * **delivery**: settles what a crash left unfinished, then delivers due entries; it
   sleeps until the next entry is due or the intake wakes it (an :class:`asyncio.Event`,
   so a reply goes out at once, not on a poll interval).
@@ -18,6 +25,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,6 +46,9 @@ IDLE_SECONDS = 60.0
 """Longest sleep of the delivery task (a safety net; wake-ups normally come first)."""
 FLUSH_SECONDS = 5.0
 OVERLAP = datetime.timedelta(minutes=2)
+UNREAD_CHECK_SECONDS = 10.0
+"""How often to look for mapped threads the catch-up has never read (mapped since: the
+poller found them again on an empty or restored database, or made them new)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,8 @@ def staff_message(message: discord.Message, member: discord.Member | None) -> St
         attachments=tuple(Attachment(a.url, a.filename) for a in message.attachments),
         has_stickers=bool(message.stickers),
         has_embeds=bool(message.embeds),
+        typed_at=message.created_at.timestamp(),
+        our_reactions=frozenset(str(r.emoji) for r in message.reactions if r.me),
     )
 
 
@@ -115,6 +128,7 @@ class Outbound(commands.Cog):
         self._tasks: list[asyncio.Task[None]] = []
         self._catch_up_all = True
         self._dirty: set[int] = set()
+        self._unread_checked = 0.0
 
     async def cog_load(self) -> None:
         self._tasks = [
@@ -185,7 +199,7 @@ class Outbound(commands.Cog):
             retry = self._catch_up_all or bool(self._dirty)
             try:
                 event = await asyncio.wait_for(
-                    self._intake.get(), timeout=self._retry if retry else None
+                    self._intake.get(), timeout=self._retry if retry else UNREAD_CHECK_SECONDS
                 )
             except TimeoutError:
                 continue
@@ -213,6 +227,13 @@ class Outbound(commands.Cog):
                 self._catch_up_all = False
             except Exception:
                 log.exception("outbound: catch-up failed; retrying")
+        now = time.monotonic()
+        if not self._catch_up_all and now - self._unread_checked >= UNREAD_CHECK_SECONDS:
+            self._unread_checked = now
+            try:
+                await self._read_unread(members)
+            except Exception:
+                log.exception("outbound: reading newly mapped threads failed; retrying")
         for thread_id in list(self._dirty):
             ticket = await self.services.store.tickets.by_thread(thread_id)
             link = await self.services.links.get(ticket.guild_id) if ticket else None
@@ -224,6 +245,15 @@ class Outbound(commands.Cog):
                 self._dirty.discard(thread_id)
             except Exception:
                 log.exception("outbound: re-reading thread %s failed; retrying", thread_id)
+
+    async def _read_unread(self, members: _Members) -> None:
+        """A thread mapped after the catch-up may hold replies typed while the bot was
+        down: read it whole now, not at the next new gateway session."""
+        for ticket in await self.services.store.tickets.threads_without_position():
+            link = await self.services.links.get(ticket.guild_id)
+            if ticket.thread_id is None or link is None or not link.runnable:
+                continue
+            await self._catch_up_one(ticket, ticket.thread_id, link, members)
 
     async def _mapped(self, channel_id: int) -> tuple[Ticket, LinkConfig] | None:
         ticket = await self.services.store.tickets.by_thread(channel_id)
@@ -237,15 +267,24 @@ class Outbound(commands.Cog):
         if mapped is None:
             return
         ticket, link = mapped
-        await self._accept(message, ticket, link, members)
+        await self._accept(message, ticket, link, members, from_history=False)
 
     async def _accept(
-        self, message: discord.Message, ticket: Ticket, link: LinkConfig, members: _Members
+        self,
+        message: discord.Message,
+        ticket: Ticket,
+        link: LinkConfig,
+        members: _Members,
+        *,
+        from_history: bool,
     ) -> None:
         if message.guild is None or message.guild.id != ticket.guild_id:
             return
         verdict = await self.engine.accept(
-            staff_message(message, await members.of(message)), ticket, link
+            staff_message(message, await members.of(message)),
+            ticket,
+            link,
+            from_history=from_history,
         )
         if isinstance(verdict, Relay):
             self._wake.set()
@@ -265,29 +304,37 @@ class Outbound(commands.Cog):
             for ticket in await self.services.store.tickets.all(link.guild_id):
                 if ticket.thread_id is None or not ticket.is_open:
                     continue
-                try:
-                    await self._catch_up_thread(ticket, ticket.thread_id, link, members)
-                except discord.HTTPException as exc:
-                    log.warning(
-                        "guild %s: ticket %s: could not read thread %s history: HTTP %s",
-                        ticket.guild_id,
-                        ticket.ticket_id,
-                        ticket.thread_id,
-                        exc.status,
-                    )
+                await self._catch_up_one(ticket, ticket.thread_id, link, members)
+
+    async def _catch_up_one(
+        self, ticket: Ticket, thread_id: int, link: LinkConfig, members: _Members
+    ) -> None:
+        try:
+            await self._catch_up_thread(ticket, thread_id, link, members)
+        except discord.HTTPException as exc:
+            log.warning(
+                "guild %s: ticket %s: could not read thread %s history: HTTP %s",
+                ticket.guild_id,
+                ticket.ticket_id,
+                thread_id,
+                exc.status,
+            )
 
     async def _catch_up_thread(
         self, ticket: Ticket, thread_id: int, link: LinkConfig, members: _Members
     ) -> None:
         thread = self.bot.get_channel(thread_id)
+        store = self.services.store
         if thread is None:
             try:
                 thread = await self.bot.fetch_channel(thread_id)
             except discord.NotFound:
-                return
+                thread = None
         if not isinstance(thread, discord.Thread):
+            # Gone (the poller recreates it) or not a thread: nothing to read here.
+            await store.state.set_last_seen_discord_message(thread_id, thread_id)
             return
-        last = await self.services.store.state.get_last_seen_discord_message(thread_id)
+        last = await store.state.get_last_seen_discord_message(thread_id)
         after = None
         if last is not None:
             # A little before the last message handled: a reply a failed or racing pass
@@ -296,8 +343,11 @@ class Outbound(commands.Cog):
             after = discord.Object(id=discord.utils.time_snowflake(since))
         seen = 0
         async for message in thread.history(limit=None, after=after, oldest_first=True):
-            await self._accept(message, ticket, link, members)
+            await self._accept(message, ticket, link, members, from_history=True)
             seen += 1
+        # Read: it has a position now, even if nothing in it moved the mark (a thread id
+        # is its starter's, so the next read still starts at the top).
+        await store.state.set_last_seen_discord_message(thread_id, thread_id)
         if seen:
             log.info(
                 "guild %s: ticket %s: caught up on %d message(s) typed while down",

@@ -552,8 +552,14 @@ class InboundSync:
     async def _holding(self, guild_id: int) -> set[int]:
         """Tickets with a reply that may have reached SellApp unrecorded."""
         sending = await self._store.outbox.in_state("sending", guild_id)
-        retried = await self._store.outbox.in_state("waiting", guild_id)
-        return {e.ticket_id for e in sending} | {e.ticket_id for e in retried if e.attempts}
+        unsure = [
+            *await self._store.outbox.in_state("waiting", guild_id),
+            *await self._store.outbox.in_state("queued", guild_id),
+        ]
+        # attempts: sent before; look_first: maybe sent by a run the database forgot.
+        return {e.ticket_id for e in sending} | {
+            e.ticket_id for e in unsure if e.attempts or e.look_first
+        }
 
     async def _post_all(
         self,

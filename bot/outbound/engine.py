@@ -40,6 +40,16 @@ sent before (the entry is ``sending`` again while it is looked for). While an en
 read SellApp while our POST failed), it is still adopted, so it is not sent twice; it
 then also shows in the thread as a dashboard reply, which is cosmetic.
 
+**A database older than Discord** (restored from a backup, or lost) does not know every
+reply it delivered. The catch-up reads thread history (``accept(..., from_history=True)``)
+and never queues from it blindly: our own ✅ means delivered, ❌ refused, 📝 a note
+(:func:`shown_outcome`), none sent; any other reply is queued *look first* and settled as
+above before its first send, the window starting when it was typed. At start every entry
+still queued or waiting is marked look first too (a backup taken while it was queued).
+Limit: a reply read back without our ✅, with the same words as a reply of ours that
+SellApp stored within :data:`CLOCK_SKEW` of it being typed (and that the store does not
+know), is taken as delivered.
+
 **Nothing silent.** ✅ delivered; ❌ plus a short reply in the thread saying why, in plain
 words; ⏳ waiting: for SellApp, for the guild to deliver again (paused, no key), or behind
 an earlier reply of its ticket that waits. Every waiting reply shows ⏳, added once each
@@ -62,7 +72,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from bot.errors import SellAppError, SellAppProtocolError, SellAppRateLimited
 from bot.explain import explain
@@ -87,6 +97,7 @@ __all__ = [
     "backoff",
     "classify",
     "message_text",
+    "shown_outcome",
     "waiting_to_show",
 ]
 
@@ -118,6 +129,7 @@ EDIT_WARNING = (
     "⚠️ That message was already sent (or queued) to the customer. Editing it here does not "
     "change what they receive; send a new message with the correction."
 )
+SHOWN_REFUSED = "Refused before (❌ in the thread); not sent again"
 WITHDRAWN = "Deleted in Discord before it was sent"
 WITHDRAWN_NOTICE = (
     "🗑️ A reply that was still waiting to be sent was deleted here, so it was not sent "
@@ -155,6 +167,10 @@ class StaffMessage:
     attachments: tuple[Attachment, ...] = ()
     has_stickers: bool = False
     has_embeds: bool = False
+    typed_at: float = 0.0
+    """When it was typed (Discord's clock, unix seconds); 0: unknown."""
+    our_reactions: frozenset[str] = frozenset()
+    """The reactions this bot has on it (read back from history; none on a live event)."""
 
 
 class LinkFacts(Protocol):
@@ -241,6 +257,31 @@ def waiting_to_show(open_entries: Sequence[OutboxEntry], *, head_waits: bool) ->
     return [e.id for e in open_entries if not e.waiting_shown and e.state != "sending"]
 
 
+Shown = Literal["delivered", "refused", "note"]
+
+
+def shown_outcome(our_reactions: frozenset[str]) -> Shown | None:
+    """What our own reactions on a message read back from history say was done with it,
+    whatever the database lost. Pure.
+
+    * ✅: delivered. Never sent again.
+    * ❌: refused, and staff were told so in the thread ("Not sent to the customer...").
+      They have retyped it or decided not to; sending it now, maybe days later and out of
+      order, would surprise both them and the customer, and make the ❌ a lie. It stays
+      refused.
+    * 📝: an internal note (the prefix may have changed since): never sent.
+    * ⏳ or ⚠️ alone, or nothing: no outcome was shown, so it may or may not be at SellApp;
+      it is looked for there before it is sent (see :meth:`OutboundRelay.accept`).
+    """
+    if DELIVERED in our_reactions:
+        return "delivered"
+    if REFUSED in our_reactions:
+        return "refused"
+    if NOTE in our_reactions:
+        return "note"
+    return None
+
+
 def backoff(
     attempts: int, *, retry_after: float | None = None, first: float = BACKOFF_MIN
 ) -> float:
@@ -307,13 +348,29 @@ class OutboundRelay:
 
     # --- intake ---
 
-    async def accept(self, message: StaffMessage, ticket: Ticket, link: LinkFacts) -> Verdict:
+    async def accept(
+        self,
+        message: StaffMessage,
+        ticket: Ticket,
+        link: LinkFacts,
+        *,
+        from_history: bool = False,
+    ) -> Verdict:
         """Classify a message of ``ticket``'s thread; queue a reply before anything else.
 
         A message at or before the thread's last handled one was seen already (catch-up
         and a live event can both bring it) and is ignored, unless it is a reply: queueing
         one is idempotent (one outbox entry per Discord message), so a reply that an
-        earlier pass missed (an error, a reconnect racing the catch-up) still goes out."""
+        earlier pass missed (an error, a reconnect racing the catch-up) still goes out.
+
+        ``from_history``: read back from the thread's history (the catch-up), not a live
+        event. The database may be older than Discord (restored from a backup, or lost),
+        so a reply it does not know may have been delivered long ago. Before it is
+        queued, what survives outside the database decides: our own reactions on it
+        (:func:`shown_outcome`: ✅ is recorded delivered, ❌ refused, 📝 a note; none
+        is sent), and for the rest SellApp's own messages: the entry is queued
+        *look first*, so delivery settles it like a reply whose outcome was unknown
+        (a matching STORE message created since it was typed is adopted, ✅, not sent)."""
         last_seen = await self._store.state.get_last_seen_discord_message(message.channel_id)
         verdict = classify(message, link)
         if (
@@ -323,7 +380,9 @@ class OutboundRelay:
         ):
             return Ignore("already handled")
         where = (ticket.guild_id, ticket.ticket_id, message.message_id)
-        if isinstance(verdict, Relay):
+        if isinstance(verdict, Relay) and from_history:
+            verdict = await self._from_history(message, ticket, verdict)
+        elif isinstance(verdict, Relay):
             entry = await self._store.outbox.enqueue(
                 ticket.guild_id,
                 ticket.ticket_id,
@@ -352,6 +411,64 @@ class OutboundRelay:
             reason = verdict.reason
             self._later(mid, lambda: self._refused_here(channel, mid, reason))
         return verdict
+
+    async def _from_history(
+        self, message: StaffMessage, ticket: Ticket, relay: Relay
+    ) -> Relay | Ignore:
+        """A reply read back from history: record what our reactions show, or queue it to
+        be looked for at SellApp before it is sent (see :meth:`accept`)."""
+        where = (ticket.guild_id, ticket.ticket_id, message.message_id)
+        known = await self._store.outbox.by_discord_message(message.message_id)
+        if known is not None:
+            await self._store.state.set_last_seen_discord_message(
+                message.channel_id, message.message_id
+            )
+            return Ignore("already queued")
+        shown = shown_outcome(message.our_reactions)
+        typed_at = message.typed_at or None
+        if shown is None:
+            entry = await self._store.outbox.enqueue(
+                ticket.guild_id,
+                ticket.ticket_id,
+                channel_id=message.channel_id,
+                discord_message_id=message.message_id,
+                author_id=message.author_id,
+                content=relay.text,
+                now=self._clock(),
+                look_first=True,
+                typed_at=typed_at,
+            )
+            if entry is None:
+                return Ignore("already queued")
+            log.info(
+                "guild %s: ticket %s: queued reply from message %s (read from history: "
+                "looked for at SellApp first)",
+                *where,
+            )
+            return relay
+        if shown == "note":
+            await self._store.state.set_last_seen_discord_message(
+                message.channel_id, message.message_id
+            )
+            return Ignore("shown as a note before")
+        await self._store.outbox.record_settled_reply(
+            ticket.guild_id,
+            ticket.ticket_id,
+            channel_id=message.channel_id,
+            discord_message_id=message.message_id,
+            author_id=message.author_id,
+            content=relay.text,
+            state=shown,
+            note=None if shown == "delivered" else SHOWN_REFUSED,
+            now=self._clock(),
+            typed_at=typed_at,
+        )
+        log.info(
+            "guild %s: ticket %s: message %s shows it was %s before; not sent again",
+            *where,
+            shown,
+        )
+        return Ignore(f"{shown} before")
 
     async def changed(self, channel_id: int, message_id: int, edited: StaffMessage | None) -> bool:
         """A message was edited (``edited``) or deleted (None). If it was relayed or queued,
@@ -395,7 +512,14 @@ class OutboundRelay:
     # --- start ---
 
     async def reconcile_at_start(self) -> None:
-        """Settle every entry a crash left ``sending``; show feedback a crash left owed."""
+        """Settle every entry a crash left ``sending``; show feedback a crash left owed.
+
+        Every entry still queued or waiting is marked *look first*: the database may be
+        older than SellApp (a backup taken while it was queued, restored after a later
+        run delivered it), so it is looked for before it is sent."""
+        marked = await self._store.outbox.look_first_for_unfinished()
+        if marked:
+            log.info("outbound: %d unfinished reply(ies) will be looked for before sending", marked)
         for entry in await self._store.outbox.in_state("sending"):
             client = await self._clients(entry.guild_id)
             if client is None or not await self._adopt_or_wait(entry, client, why=None):
@@ -498,8 +622,10 @@ class OutboundRelay:
         async with self._parallel:
             if not await self._store.outbox.mark_sending(entry.id, now=self._clock()):
                 return
-            # Sent before with an unknown outcome: look before sending again.
-            if entry.attempts > 0 and await self._adopt_or_wait(entry, client, why=None):
+            # Sent before with an unknown outcome, or maybe sent by a run this database
+            # does not remember (look first): look before sending.
+            looks = entry.attempts > 0 or entry.look_first
+            if looks and await self._adopt_or_wait(entry, client, why=None):
                 return
             try:
                 sent = await client.reply(entry.ticket_id, entry.content)
@@ -553,9 +679,10 @@ class OutboundRelay:
     async def _find_sent(self, entry: OutboxEntry, client: ReplyTarget) -> int | None:
         """SellApp's message that is this entry's reply, if any (see the module docstring).
 
-        The window starts at the entry's creation, so it covers every attempt's
-        ``sent_at``, minus :data:`CLOCK_SKEW`."""
-        since = entry.created_at - CLOCK_SKEW
+        The window starts at the entry's creation (or, if earlier, when it was typed: an
+        entry read back from history), so it covers every attempt's ``sent_at``, also
+        those of a run the database forgot, minus :data:`CLOCK_SKEW`."""
+        since = min(entry.created_at, entry.typed_at or entry.created_at) - CLOCK_SKEW
         wanted = _normal(entry.content)
         listing = await client.list_all_messages(entry.ticket_id)
         for message in listing.items:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal
 
 from bot.store._db import Database, changed, every, one
 from bot.store.messages import insert_outbound
@@ -23,6 +23,7 @@ _OPEN: Final = "(" + ", ".join(f"'{state}'" for state in OPEN_OUTBOX_STATES) + "
 def _outbox(row: sqlite3.Row) -> OutboxEntry:
     fields = {name: row[name] for name in OutboxEntry.__dataclass_fields__}
     fields["waiting_shown"] = bool(fields["waiting_shown"])
+    fields["look_first"] = bool(fields["look_first"])
     return OutboxEntry(**fields)
 
 
@@ -40,20 +41,90 @@ class OutboxTable:
         author_id: int,
         content: str,
         now: float,
+        look_first: bool = False,
+        typed_at: float | None = None,
     ) -> OutboxEntry | None:
         """Queue a staff reply; None if this Discord message was already queued. Also moves
         the thread's mark (see ``StateTable.set_last_seen_discord_message``) in the same
-        commit: one write on the path from a staff message to SellApp, not two."""
+        commit: one write on the path from a staff message to SellApp, not two.
+
+        ``look_first``: SellApp may have it already (read back from history), so it is
+        looked for there before its first send; ``typed_at`` is when it was typed."""
         async with self._db.transaction() as db:
             row = await one(
                 db,
                 "INSERT INTO outbox (guild_id, ticket_id, channel_id, discord_message_id,"
-                " author_id, content, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " author_id, content, next_attempt_at, created_at, look_first, typed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (discord_message_id) DO NOTHING RETURNING *",
-                (guild_id, ticket_id, channel_id, discord_message_id, author_id, content, now, now),
+                (
+                    guild_id,
+                    ticket_id,
+                    channel_id,
+                    discord_message_id,
+                    author_id,
+                    content,
+                    now,
+                    now,
+                    int(look_first),
+                    typed_at,
+                ),
             )
             await mark_seen(db, channel_id, discord_message_id)
         return _outbox(row) if row else None
+
+    async def record_settled_reply(
+        self,
+        guild_id: int,
+        ticket_id: int,
+        *,
+        channel_id: int,
+        discord_message_id: int,
+        author_id: int,
+        content: str,
+        state: Literal["delivered", "refused"],
+        note: str | None,
+        now: float,
+        typed_at: float | None = None,
+    ) -> OutboxEntry | None:
+        """Record a staff reply whose outcome Discord still shows (our ✅ or ❌ on it) but
+        this database lost: in its final state, never to be sent. None if it was known.
+        Moves the thread's mark like :meth:`enqueue`."""
+        async with self._db.transaction() as db:
+            row = await one(
+                db,
+                "INSERT INTO outbox (guild_id, ticket_id, channel_id, discord_message_id,"
+                " author_id, content, state, last_error, created_at, delivered_at, typed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (discord_message_id) DO NOTHING RETURNING *",
+                (
+                    guild_id,
+                    ticket_id,
+                    channel_id,
+                    discord_message_id,
+                    author_id,
+                    content,
+                    state,
+                    note,
+                    now,
+                    now if state == "delivered" else None,
+                    typed_at,
+                ),
+            )
+            await mark_seen(db, channel_id, discord_message_id)
+        return _outbox(row) if row else None
+
+    async def look_first_for_unfinished(self) -> int:
+        """Every queued or waiting entry is looked for at SellApp before its next send.
+
+        Called at start: the database may be older than SellApp (restored from a backup
+        taken while a reply was queued that a later run delivered). Returns how many."""
+        async with self._db.transaction() as db:
+            return await changed(
+                db,
+                "UPDATE outbox SET look_first = 1"
+                " WHERE state IN ('queued', 'waiting') AND look_first = 0",
+            )
 
     async def next_deliverable(
         self, guild_id: int | None = None, *, now: float

@@ -113,6 +113,10 @@ class OutboxEntry:
     delivered_at: float | None
     waiting_shown: bool = False
     """⏳ was put on the Discord message (so it is to be taken off again)."""
+    look_first: bool = False
+    """Look for it at SellApp before the first send (it may be there already)."""
+    typed_at: float | None = None
+    """When the staff message was typed, if it was queued later (read from history)."""
 
 
 @dataclass(frozen=True, slots=True)

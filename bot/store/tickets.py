@@ -58,6 +58,17 @@ class TicketTable:
         tracked, open_ = require(row, "count")
         return TicketCounts(tracked=int(tracked), open=int(open_))
 
+    async def threads_without_position(self) -> list[Ticket]:
+        """Open tickets whose thread has no last handled message yet: mapped since the
+        last catch-up (e.g. found again by the poller on an empty or restored database)."""
+        rows = await self._db.read_all(
+            "SELECT * FROM tickets AS t WHERE t.thread_id IS NOT NULL"
+            " AND upper(t.status) != 'CLOSED' AND NOT EXISTS"
+            " (SELECT 1 FROM thread_progress AS p WHERE p.thread_id = t.thread_id)"
+            " ORDER BY t.guild_id, t.ticket_id"
+        )
+        return [_ticket(r) for r in rows]
+
     async def record(
         self,
         guild_id: int,

@@ -665,6 +665,12 @@ class FakeDiscord:
         """Lose the bot's socket (abort it, or close with `code`); the session stays resumable."""
         await self.gateway.drop(code)
 
+    async def end_session(self) -> None:
+        """Invalidate the bot's session and drop its socket: its RESUME is refused (op 9),
+        so it identifies again and gets a new session (READY, ``on_ready``)."""
+        self.gateway.sessions.clear()
+        await self.gateway.drop()
+
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await self.wait_for(lambda: self.connected, timeout)
 

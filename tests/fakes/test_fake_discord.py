@@ -456,3 +456,14 @@ async def test_rate_limit_enforcer_paces_message_sends(world: World) -> None:
 async def test_wait_for_times_out_with_a_clear_error(world: World) -> None:
     with pytest.raises(TimeoutError, match="condition not met"):
         await world.fake.wait_for(lambda: world.fake.commands, timeout=0.05)
+
+
+async def test_ended_session_makes_the_bot_identify_again(world: World) -> None:
+    fake = world.fake
+    async with running(fake) as bot:
+        # discord.py waits a few seconds after an invalid session before identifying.
+        ready = asyncio.ensure_future(bot.wait_for("ready", timeout=20))
+        await fake.end_session()
+        await ready
+        assert fake.identify_count == 2 and fake.resume_count == 0
+        await fake.wait_connected()

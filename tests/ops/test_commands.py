@@ -29,6 +29,7 @@ from tests.fakes.sellapp import FakeSellApp
 TOKEN = "MTE2.unit-discord-token.SECRET-0123456789"
 KEY = "sk_live_unit_0123456789abcdefSECRET"
 STORE = "unit-store"
+SCHEMA = len(load_migrations())  # the newest migration is what a fresh database gets
 MESSAGE_CONTENT_LIMITED = 1 << 19
 
 SCHEMA = len(load_migrations())  # the version a fresh database is at

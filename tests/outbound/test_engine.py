@@ -4,6 +4,7 @@ SellApp client and FakeSellApp over loopback, and a hand-written feedback port."
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.links import LinkConfig
+from bot.ops.commands import backup_database
 from bot.outbound.engine import (
     ATTACHMENTS_LINE,
     DELETE_WARNING,
@@ -33,6 +35,7 @@ from bot.outbound.engine import (
     StaffMessage,
     backoff,
     classify,
+    shown_outcome,
 )
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
@@ -801,3 +804,185 @@ async def test_replies_queued_before_a_pause_show_hourglass_while_held(world: Wo
     await deliver(engine)
     assert world.store_replies(ticket) == ["held 0", "held 1"]
     assert [world.feedback.on(m) for m in replies] == [{"✅"}] * 2
+
+
+# --- a database older than Discord (restored from a backup, or lost) ------------------
+
+
+def history(message: StaffMessage, *reactions: str) -> StaffMessage:
+    """``message`` as the catch-up reads it back from the thread: with our reactions."""
+    return replace(message, our_reactions=frozenset(reactions))
+
+
+async def typed(world: World, engine: OutboundRelay, ticket: Ticket, text: str) -> StaffMessage:
+    """A reply typed and delivered live, as it shows in Discord afterwards (our ✅)."""
+    message = replace(says(text, thread=ticket.thread_id or 0), typed_at=world.clock())
+    assert await engine.accept(message, ticket, link()) == Relay(text)
+    await deliver(engine)
+    return history(message, *world.feedback.on(message))
+
+
+async def restore(world: World, backup: Path | None) -> OutboundRelay:
+    """Stop, put ``backup`` in place of the database (None: delete it), start."""
+    await world.store.close()
+    _put_in_place(world.path, backup)
+    return await world.restart()
+
+
+def _put_in_place(path: Path, backup: Path | None) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if backup is not None:
+        shutil.copyfile(backup, path)
+
+
+async def mapped_again(world: World, ticket: Ticket) -> Ticket:
+    """What the poller does on an empty database: finds the thread by name, maps it."""
+    await world.store.tickets.record(
+        GUILD, ticket.ticket_id, status="OPEN", title="t", sellapp_updated_at=None, now=0.0
+    )
+    await world.store.tickets.set_thread(GUILD, ticket.ticket_id, ticket.thread_id or 0, now=0.0)
+    found = await world.store.tickets.get(GUILD, ticket.ticket_id)
+    assert found is not None
+    return found
+
+
+def test_our_reactions_say_what_was_done_whatever_the_database_lost() -> None:
+    assert shown_outcome(frozenset({"✅"})) == "delivered"
+    assert shown_outcome(frozenset({"✅", "⚠️"})) == "delivered"
+    assert shown_outcome(frozenset({"❌"})) == "refused"
+    assert shown_outcome(frozenset({"📝"})) == "note"
+    for unsure in (frozenset(), frozenset({"⏳"}), frozenset({"⚠️"})):
+        assert shown_outcome(unsure) is None
+
+
+async def test_restored_backup_does_not_resend_replies_delivered_after_it(
+    world: World, tmp_path: Path
+) -> None:
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    first = await typed(world, engine, ticket, "First answer.")
+    backup = tmp_path / "backup.sqlite3"
+    backup_database(world.path, backup)
+    second = await typed(world, engine, ticket, "Second answer.")  # ✅ in Discord
+    world.feedback.broken = True  # delivered, but its ✅ never showed
+    third = history(await typed(world, engine, ticket, "Third answer."))
+    world.feedback.broken = False
+    assert world.posts() == 3
+
+    engine = await restore(world, backup)
+    down = replace(says("Typed while down.", thread=1), typed_at=world.clock())
+    for message in (first, second, third, down):  # the catch-up reads the thread
+        await engine.accept(message, ticket, link(), from_history=True)
+    await deliver(engine)
+
+    assert world.store_replies(ticket) == [
+        "First answer.",
+        "Second answer.",
+        "Third answer.",
+        "Typed while down.",
+    ]
+    assert world.posts() == 4  # only the reply typed while down was sent
+    assert world.feedback.on(third) == {"✅"}  # found at SellApp: adopted
+    assert world.feedback.on(down) == {"✅"}
+    for message in (second, third):
+        entry = await world.store.outbox.by_discord_message(message.message_id)
+        assert entry is not None and entry.state == "delivered"
+
+
+async def test_empty_database_reads_the_whole_thread_without_resending(world: World) -> None:
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    said = [await typed(world, engine, ticket, f"answer {i}") for i in range(3)]
+    world.feedback.broken = True
+    said.append(history(await typed(world, engine, ticket, "answer 3")))
+    world.feedback.broken = False
+
+    engine = await restore(world, None)
+    ticket = await mapped_again(world, ticket)
+    assert await world.store.state.get_last_seen_discord_message(1) is None  # no position at all
+    down = replace(says("Typed while down.", thread=1), typed_at=world.clock())
+    for message in [*said, down]:
+        await engine.accept(message, ticket, link(), from_history=True)
+    await deliver(engine)
+
+    assert world.store_replies(ticket) == [*(f"answer {i}" for i in range(4)), "Typed while down."]
+    assert world.posts() == 5
+
+
+async def test_reply_refused_before_a_restore_is_not_sent_after_it(world: World) -> None:
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    world.fake.set_ticket_status(STORE, ticket.ticket_id, "CLOSED")
+    refused = await typed(world, engine, ticket, "Too late")
+    assert refused.our_reactions == {"❌"}
+    world.fake.set_ticket_status(STORE, ticket.ticket_id, "OPEN")  # reopened meanwhile
+    said = len(world.feedback.said)
+
+    engine = await restore(world, None)
+    ticket = await mapped_again(world, ticket)
+    assert await engine.accept(refused, ticket, link(), from_history=True) == Ignore(
+        "refused before"
+    )
+    await deliver(engine)
+    assert world.store_replies(ticket) == []
+    assert len(world.feedback.said) == said  # the reason is not repeated either
+    entry = await world.store.outbox.by_discord_message(refused.message_id)
+    assert entry is not None and entry.state == "refused"
+
+
+async def test_backup_taken_while_a_reply_was_queued_does_not_send_it_again(
+    world: World, tmp_path: Path
+) -> None:
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "Queued at backup time.")
+    backup = tmp_path / "backup.sqlite3"
+    backup_database(world.path, backup)  # the entry is 'queued' in the copy
+    await deliver(engine)
+    assert world.posts() == 1
+
+    engine = await restore(world, backup)
+    await deliver(engine)
+    assert world.posts() == 1
+    assert world.store_replies(ticket) == ["Queued at backup time."]
+    entry = await world.store.outbox.by_discord_message(message.message_id)
+    assert entry is not None and entry.state == "delivered" and entry.sellapp_message_id
+
+
+async def test_same_words_typed_again_while_down_are_still_sent(world: World) -> None:
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    earlier = await typed(world, engine, ticket, "Thanks!")
+    world.clock.advance(LATER)  # well past the clock-skew window
+
+    engine = await restore(world, None)
+    ticket = await mapped_again(world, ticket)
+    again = replace(says("Thanks!", thread=1), typed_at=world.clock())
+    for message in (earlier, again):
+        await engine.accept(message, ticket, link(), from_history=True)
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["Thanks!", "Thanks!"]
+    assert world.feedback.on(again) == {"✅"}
+
+
+async def test_reply_read_from_history_waits_while_sellapp_cannot_be_read(world: World) -> None:
+    """Unchecked is unsent: while SellApp's messages can't be listed, nothing goes out."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    world.feedback.broken = True  # delivered, but its ✅ never showed
+    done = await typed(world, engine, ticket, "Delivered before the loss.")
+    world.feedback.broken = False
+
+    engine = await restore(world, None)
+    ticket = await mapped_again(world, ticket)
+    world.fake.fail(path=REPLY_PATH, method="GET", status=503, times=1)
+    await engine.accept(done, ticket, link(), from_history=True)
+    await deliver(engine)
+    assert world.posts() == 1
+    assert world.feedback.on(done) == {"⏳"}
+
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.posts() == 1
+    assert world.feedback.on(done) == {"✅"}

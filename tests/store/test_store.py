@@ -521,6 +521,38 @@ async def test_last_seen_discord_message_only_moves_forward(store: Store) -> Non
     assert await store.state.get_last_seen_discord_message(6) is None
 
 
+async def test_threads_never_read_are_the_open_ones_without_a_position(store: Store) -> None:
+    for ticket_id, status in ((1, "OPEN"), (2, "CLOSED"), (3, "open"), (4, "OPEN")):
+        await add_ticket(store, ticket_id, status=status)
+        await store.tickets.set_thread(GUILD, ticket_id, 600 + ticket_id, now=NOW)
+    await add_ticket(store, 5)  # no thread at all
+    await store.state.set_last_seen_discord_message(604, 700)
+    unread = await store.tickets.threads_without_position()
+    assert [(t.ticket_id, t.thread_id) for t in unread] == [(1, 601), (3, 603)]
+
+
+async def test_unfinished_replies_are_looked_for_after_a_restart(store: Store) -> None:
+    """A backup taken while a reply was queued may be older than SellApp."""
+    await add_ticket(store, 1)
+    common = {"channel_id": 9, "author_id": 2, "content": "hi", "now": NOW}
+    queued = await store.outbox.enqueue(GUILD, 1, discord_message_id=1, **common)
+    done = await store.outbox.record_settled_reply(
+        GUILD, 1, discord_message_id=2, state="delivered", note=None, **common
+    )
+    assert queued is not None and not queued.look_first
+    assert done is not None and done.state == "delivered" and done.sellapp_message_id is None
+    assert (
+        await store.outbox.record_settled_reply(
+            GUILD, 1, discord_message_id=1, state="refused", note="x", **common
+        )
+        is None
+    )  # known already: left as it was
+    assert await store.outbox.look_first_for_unfinished() == 1
+    found = await store.outbox.get(queued.id)
+    assert found is not None and found.look_first and found.state == "queued"
+    assert await store.state.get_last_seen_discord_message(9) == 2
+
+
 async def test_writable_check_and_meta(store: Store) -> None:
     assert await store.writable_check(now=NOW) is True
     assert await store.state.get_meta("heartbeat") == repr(NOW)
