@@ -18,6 +18,8 @@ from bot.links.sealing import Sealer
 from bot.ops import metrics
 from bot.ops.health import GatewayWatch, HealthChecks, HealthServer
 from bot.ops.logs import SecretRegistry, secret_values, setup_logging
+from bot.push.hub import PushHub
+from bot.push.listener import WebhookListener
 from bot.sellapp.client import make_http_client
 from bot.services import Services
 from bot.store import Store
@@ -44,7 +46,14 @@ def point_discord_at(settings: Settings) -> None:
 def run_bot(settings: Settings) -> int:
     secrets = SecretRegistry()
     secrets.add(
-        *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
+        *secret_values(
+            [
+                settings.discord_token,
+                settings.sellapp_api_key,
+                settings.secret_key,
+                settings.sellapp_webhook_secret,
+            ]
+        )
     )
     setup_logging(settings.log_level, settings.log_format, secrets)
     try:
@@ -69,8 +78,9 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
         async with make_http_client(observe=metrics.observe_sellapp) as http:
             sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
             links = Links(settings, store, http, secrets, sealer)
+            push = PushHub(settings, store, links, secrets) if settings.push_enabled else None
             services = Services(
-                settings=settings, store=store, http=http, secrets=secrets, links=links
+                settings=settings, store=store, http=http, secrets=secrets, links=links, push=push
             )
             bot = BridgeBot(services)
             gateway = GatewayWatch()
@@ -78,9 +88,15 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
             health = await _start_health(
                 settings, HealthChecks(gateway=gateway, store=store, links=links)
             )
+            listener: WebhookListener | None = None
             try:
+                listener = await _start_listener(settings, push)
                 return await _run_until_signal(bot, settings.discord_token.get_secret_value())
             finally:
+                if listener is not None:
+                    await listener.stop()
+                if push is not None:
+                    await push.stop()
                 if health is not None:
                     await health.stop()
     finally:
@@ -100,6 +116,21 @@ async def _start_health(settings: Settings, checks: HealthChecks) -> HealthServe
             f"{exc.strerror or exc}. Pick a free port or leave HEALTH_PORT blank."
         ) from None
     return server
+
+
+async def _start_listener(settings: Settings, push: PushHub | None) -> WebhookListener | None:
+    if push is None:
+        return None
+    await push.load()
+    listener = WebhookListener(push, settings.webhook_host, settings.webhook_port)
+    try:
+        await listener.start()
+    except OSError as exc:
+        raise CannotRun(
+            f"could not listen for SellApp webhooks on WEBHOOK_PORT {settings.webhook_port}: "
+            f"{exc.strerror or exc}. Pick a free port or leave PUBLIC_URL blank."
+        ) from None
+    return listener
 
 
 async def _run_until_signal(bot: BridgeBot, token: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -10,6 +11,9 @@ from bot.config import Settings
 from bot.links import Links
 from bot.ops.logs import SecretRegistry
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.push.hub import PushHub
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +23,5 @@ class Services:
     http: httpx.AsyncClient
     secrets: SecretRegistry
     links: Links
+    push: PushHub | None = None
+    """Set when ``PUBLIC_URL`` is: SellApp webhooks (see ``bot.push``)."""

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.explain import explain
 from bot.inbound.engine import CycleReport
+from bot.push.engine import push_state_off
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import TicketStatus
 from bot.tree import NotAllowed, reply_error
@@ -202,17 +203,27 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         self, interaction: discord.Interaction, forget_tickets: bool = False
     ) -> None:
         guild_id = self._guild(interaction)
+        push_problem = None
+        if self.services.push is not None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            link = await self.services.links.get(guild_id)
+            push_problem = await self.services.push.unregister(link, guild_id)
         await self.services.store.delete_link(guild_id, forget_tickets=forget_tickets)
         await self._changed()
         text = "Disconnected: the SellApp key is forgotten"
         text += " and so are the ticket threads' links." if forget_tickets else "."
+        if push_problem:
+            text += f"\nThe webhook at SellApp could not be deleted: {push_problem}."
         if self.services.settings.discord_guild_id == guild_id:
             text += (
                 "\nThis server is also linked by the host's settings (SELLAPP_API_KEY); "
                 "ask the host to remove it there."
             )
         log.info("guild %s: disconnected (forget tickets: %s)", guild_id, forget_tickets)
-        await interaction.response.send_message(text, ephemeral=True)
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
 
     # -- where and who ----------------------------------------------------------------------
 
@@ -392,6 +403,9 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         )
         if poll is not None and poll.last_response_ms is not None:
             embed.add_field(name="SellApp response", value=f"{poll.last_response_ms:.0f} ms")
+        push = self.services.push
+        push_words = (await push.status(guild_id)).words if push else push_state_off().words
+        embed.add_field(name="Push", value=push_words[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

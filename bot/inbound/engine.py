@@ -218,6 +218,8 @@ class _Job:
     pending: dict[int, set[int]]
     """ticket id -> SellApp message ids whose post is not confirmed (read once a cycle)."""
     turns: _Turns = field(default_factory=lambda: _Turns([]))
+    sweep: float | None = None
+    """Push is live: a quiet open ticket is read again only this often (not on a backoff)."""
 
 
 @dataclass(slots=True)
@@ -251,11 +253,13 @@ class InboundSync:
         source: TicketSource,
         interval: float,
         report: CycleReport,
+        *,
+        sweep: float | None = None,
     ) -> _Job:
         pending: dict[int, set[int]] = {}
         for row in await self._store.pending_posts(guild_id):
             pending.setdefault(row.ticket_id, set()).add(row.sellapp_message_id)
-        return _Job(guild_id, channel_id, source, interval, report, pending)
+        return _Job(guild_id, channel_id, source, interval, report, pending, sweep=sweep)
 
     async def run_cycle(
         self,
@@ -264,6 +268,7 @@ class InboundSync:
         source: TicketSource,
         *,
         interval: float,
+        sweep: float | None = None,
     ) -> CycleReport:
         """List the store's tickets and bring every thread up to date.
 
@@ -279,7 +284,7 @@ class InboundSync:
         report.tickets_listed = len(listed)
         recorded = {t.ticket_id: t for t in await self._store.list_tickets(guild_id)}
         first_link = not await self._store.first_link_done(guild_id)
-        job = await self._job(guild_id, channel_id, source, interval, report)
+        job = await self._job(guild_id, channel_id, source, interval, report, sweep=sweep)
         now = self._clock()
         work = deque(
             decision
@@ -356,6 +361,34 @@ class InboundSync:
         )
         job = await self._job(guild_id, channel_id, source, interval, report)
         await self._apply(job, decision)
+        return report
+
+    async def sync_hinted(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        ticket: Ticket,
+        *,
+        interval: float,
+        sweep: float | None = None,
+    ) -> CycleReport:
+        """A push hint said ``ticket`` has news: the cycle's own rule for it, as if it
+        were due now (an unknown ticket is read like a new one). Before the guild's first
+        cycle has finished, nothing: that cycle reads everything anyway."""
+        report = CycleReport(tickets_listed=1)
+        if not await self._store.first_link_done(guild_id):
+            return report
+        job = await self._job(guild_id, channel_id, source, interval, report, sweep=sweep)
+        decision = decide(
+            ticket,
+            await self._store.get_ticket(guild_id, ticket.id),
+            now=float("inf"),  # a hint makes an open ticket due
+            first_link=False,
+            has_pending=ticket.id in job.pending,
+        )
+        if not decision.idle:
+            await self._apply_one(job, decision)
         return report
 
     async def _apply(self, job: _Job, decision: Decision) -> None:
@@ -545,6 +578,9 @@ class InboundSync:
         if outcome.held or ticket.status is TicketStatus.OPEN:
             # quiet == 0 (a change, or held whatever the status): the very next cycle.
             due = next_check(now=now, interval=job.interval, quiet_checks=quiet)
+            if job.sweep is not None and quiet > 0:
+                # Push is live: news comes as a hint; a quiet ticket waits for the sweep.
+                due = now + max(job.sweep, job.interval) - job.interval / 2
         else:
             due = float("inf")
         # Held: the old listing stays, so the next cycle sees it changed and reads on.

@@ -52,6 +52,7 @@ from bot.store.records import (
     OutboxEntry,
     OutboxState,
     PollState,
+    PushChannel,
     Ticket,
     TicketCounts,
 )
@@ -146,6 +147,10 @@ def _message(row: sqlite3.Row) -> MessageRecord:
 
 def _outbox(row: sqlite3.Row) -> OutboxEntry:
     return OutboxEntry(**{name: row[name] for name in OutboxEntry.__dataclass_fields__})
+
+
+def _push_channel(row: sqlite3.Row) -> PushChannel:
+    return PushChannel(**{name: row[name] for name in PushChannel.__dataclass_fields__})
 
 
 def _poll_state(row: sqlite3.Row) -> PollState:
@@ -844,6 +849,69 @@ class Store:
     async def get_poll_state(self, guild_id: int) -> PollState | None:
         row = await self._read_one("SELECT * FROM poll_state WHERE guild_id = ?", (guild_id,))
         return _poll_state(row) if row else None
+
+    # --- push (SellApp webhook channels) ---
+
+    async def get_push_channel(self, guild_id: int) -> PushChannel | None:
+        row = await self._read_one("SELECT * FROM push_channels WHERE guild_id = ?", (guild_id,))
+        return _push_channel(row) if row else None
+
+    async def list_push_channels(self) -> list[PushChannel]:
+        rows = await self._read_all("SELECT * FROM push_channels ORDER BY guild_id")
+        return [_push_channel(r) for r in rows]
+
+    async def ensure_push_token(self, guild_id: int, token: str, *, now: float) -> PushChannel:
+        """The guild's push row; ``token`` is stored only if the guild has none yet."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO push_channels (guild_id, token, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (guild_id) DO NOTHING",
+                (guild_id, token, now),
+            )
+            row = await _one(db, "SELECT * FROM push_channels WHERE guild_id = ?", (guild_id,))
+        return _push_channel(_require(row, "push channel"))
+
+    async def record_push_registered(
+        self, guild_id: int, *, url: str, channel_id: str, now: float
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE push_channels SET url = ?, channel_id = ?, last_error = NULL,"
+                " updated_at = ? WHERE guild_id = ?",
+                (url, channel_id, now, guild_id),
+            )
+
+    async def record_push_failure(self, guild_id: int, *, error: str, now: float) -> None:
+        """``error`` in plain words, safe to show staff."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE push_channels SET channel_id = NULL, last_error = ?, updated_at = ?"
+                " WHERE guild_id = ?",
+                (error, now, guild_id),
+            )
+
+    async def set_push_secret(
+        self, guild_id: int, secret_sealed: str | None, *, now: float
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE push_channels SET secret_sealed = ?, updated_at = ? WHERE guild_id = ?",
+                (secret_sealed, now, guild_id),
+            )
+
+    async def make_ticket_due(self, guild_id: int, ticket_id: int) -> None:
+        """A hint came for this ticket: the next poll reads it, even after a crash."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE tickets SET next_check_at = 0 WHERE guild_id = ? AND ticket_id = ?",
+                (guild_id, ticket_id),
+            )
+
+    async def delete_push_channel(self, guild_id: int) -> bool:
+        async with self._transaction() as db:
+            return (
+                await _changed(db, "DELETE FROM push_channels WHERE guild_id = ?", (guild_id,))
+            ) > 0
 
     # --- thread progress ---
 
