@@ -436,6 +436,8 @@ class SellAppClient:
             status = response.status_code
             log.debug("%s %s -> %d in %.0f ms", method, path, status, self.last_response_ms)
             if status in ok:
+                if status == 204:
+                    return None  # e.g. a DELETE: nothing to decode
                 return self._json(response, endpoint)
             if status == 429 and rate_limited < self._retry.rate_limit_retries:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
