@@ -354,6 +354,32 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             text = f"The poll failed: {explain(outcome)}"
         await interaction.followup.send(text, ephemeral=True)
 
+    # -- push -------------------------------------------------------------------------------
+
+    @app_commands.command(name="webhook", description="The store's webhook signing secret")
+    @app_commands.describe(secret="As set at SellApp; leave out or 'none' to stop checking")  # noqa: S106
+    async def webhook(
+        self,
+        interaction: discord.Interaction,
+        secret: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        push = self.services.push
+        if push is None:
+            raise NotAllowed("Push is off: the bot's host hasn't set PUBLIC_URL.")
+        value = (secret or "").strip()
+        if value.lower() in {"", "none"}:
+            await push.set_signing_secret(guild_id, None)
+            text = "Webhook deliveries are no longer checked for a signature."
+        else:
+            self.services.secrets.add(value)
+            await push.set_signing_secret(guild_id, value)
+            text = (
+                "Webhook deliveries must now carry a matching signature. The secret is "
+                "stored sealed; the bridge never rotates it at SellApp."
+            )
+        await interaction.response.send_message(text, ephemeral=True)
+
     # -- status -----------------------------------------------------------------------------
 
     @app_commands.command(name="status", description="How the bridge is doing in this server")

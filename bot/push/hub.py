@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.errors import SellAppError, WebhooksForbidden, WebhookUrlRefused
+from bot.errors import SealError, SellAppError, WebhooksForbidden, WebhookUrlRefused
 from bot.explain import explain
 from bot.links import LinkConfig, Links
 from bot.ops import metrics
@@ -101,6 +101,8 @@ class PushHub:
         self._failed_at: dict[int, float] = {}
         self._live: set[int] = set()
         self._hints: dict[int, HintCounter] = {}
+        self._signing: dict[int, str] = {}
+        """Signing secrets given with ``/sellapp webhook`` (guilds linked by command)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.reader: Reader | None = None
 
@@ -108,9 +110,18 @@ class PushHub:
 
     async def load(self) -> None:
         """Learn the tokens already handed out (a restart keeps every guild's URL)."""
+        sealer = self._links.sealer
         for row in await self._store.list_push_channels():
             self._secrets.add(row.token)
             self._guild_by_token[token_digest(row.token)] = row.guild_id
+            if row.secret_sealed is not None and sealer is not None:
+                try:
+                    secret = sealer.open(row.secret_sealed).get_secret_value()
+                except SealError:
+                    log.warning("guild %s: the stored webhook secret can't be opened", row.guild_id)
+                    continue
+                self._secrets.add(secret)
+                self._signing[row.guild_id] = secret
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -199,7 +210,24 @@ class PushHub:
 
     # ---------------------------------------------------------------- deliveries
 
+    async def set_signing_secret(self, guild_id: int, secret: str | None) -> None:
+        """Check deliveries to this guild against ``secret`` (None: stop checking). Stored
+        sealed with ``SECRET_KEY``, like API keys."""
+        sealer = self._links.sealer
+        if secret is not None and sealer is None:
+            raise SealError("the host has no SECRET_KEY set, so the secret can't be stored")
+        await self._store.ensure_push_token(guild_id, secrets.token_urlsafe(32), now=self._clock())
+        sealed = sealer.seal(secret) if secret is not None and sealer is not None else None
+        await self._store.set_push_secret(guild_id, sealed, now=self._clock())
+        if secret is None:
+            self._signing.pop(guild_id, None)
+        else:
+            self._secrets.add(secret)
+            self._signing[guild_id] = secret
+
     def _secret_for(self, guild_id: int) -> str | None:
+        if guild_id in self._signing:
+            return self._signing[guild_id]
         if guild_id == self._settings.discord_guild_id:
             secret = self._settings.sellapp_webhook_secret
             return secret.get_secret_value() if secret is not None else None

@@ -24,7 +24,7 @@ from tests.e2e.harness import (
     sub,
     ticket_thread,
 )
-from tests.e2e.test_commands import NEW_KEY, UNLINKED, connect, run
+from tests.e2e.test_commands import NEW_KEY, UNLINKED, connect, files_contain, run
 from tests.fakes.discord import Channel
 
 QUIET = "30"  # the default poll interval: any message seen sooner came by push
@@ -268,3 +268,42 @@ async def test_status_shows_push_live_and_disconnect_deletes_the_channel(
     assert "1 today" in status.fields["Push"]
     await run(world, world.admin, "sellapp", sub("disconnect"))
     assert world.sellapp.webhook_channels("new-store") == []
+
+
+async def test_a_guild_linked_by_command_gives_its_signing_secret_sealed(
+    world: World, start_bot: StartBot
+) -> None:
+    secret = "whsec_given_by_command_0123456789"
+    world.sellapp.add_account(NEW_KEY, ["new-store"])
+    ticket = world.sellapp.add_ticket("new-store", messages=["first"])
+    port = free_port()
+    bot = await start_bot(**UNLINKED, **push_env(port))
+    await connect(world, bot, NEW_KEY, "new-store")
+    await run(
+        world, world.admin, "sellapp", sub("channel", channel=channel(world.forum_channel.id))
+    )
+    reply = await run(world, world.admin, "sellapp", sub("webhook", secret=secret))
+    assert "stored sealed" in reply.text and reply.ephemeral
+    url = await registered_in(world, bot, "new-store")
+    thread = await first_poll(world, bot, ticket["id"])
+    requests = len(world.sellapp.requests)
+    assert await deliver(url, hint(ticket["id"])) == 401  # unsigned
+    await asyncio.sleep(0.3)
+    assert len(world.sellapp.requests) == requests
+    world.sellapp.webhook_secret = secret
+    new = world.sellapp.add_customer_message("new-store", ticket["id"], "signed")
+    assert await wait_shown(world, thread, new["id"], timeout=5) < 1.0
+    assert files_contain(world.tmp / "data", secret) == []
+    # Still checked after a restart (the sealed secret is opened again).
+    assert await bot.terminate() == 0
+    again = await start_bot(**UNLINKED, **push_env(port))
+    await again.wait_for_line(r"webhook channel already registered")
+    assert await deliver(url, hint(ticket["id"])) == 401
+    assert_no_secrets(bot.output + again.output, secret, NEW_KEY)
+
+
+async def registered_in(world: World, bot: BotProcess, store: str) -> str:
+    await bot.wait_for_line(r"webhook channel (registered|already registered)")
+    channels = world.sellapp.webhook_channels(store)
+    assert len(channels) == 1, channels
+    return str(channels[0]["url"])
