@@ -41,9 +41,9 @@ __all__ = [
 EVENT: Final = "ticket_message.created"
 MAX_BODY: Final = 64 * 1024
 WEBHOOK_ROUTE: Final = "/sellapp/webhook/{token}"
-BUDGET_BURST: Final = 20
-"""Reads a guild's hints may start at once (a busy hour's worth of tickets at a time)."""
-BUDGET_PER_SECOND: Final = 2.0
+BUDGET_BURST: Final = 30
+"""Reads a guild's hints may start at once."""
+BUDGET_PER_SECOND: Final = 10.0
 """Reads a guild's hints may start per second, sustained."""
 
 

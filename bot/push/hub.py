@@ -22,8 +22,9 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import Settings
 from bot.errors import SealError, SellAppError, WebhooksForbidden, WebhookUrlRefused
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 600.0
 """After SellApp refused a registration, how long before trying again."""
 CHANNEL_NAME = "sellapp-discord-bridge"
+MAX_DEFERRED = 1_000
+"""Tickets a guild's over-budget hints may queue; past that, they are left to polling."""
 
 Reader = Callable[[int, int], Awaitable[None]]
 """``reader(guild_id, ticket_id)``: read that ticket now (the inbound cog)."""
@@ -104,6 +107,8 @@ class PushHub:
         self._signing: dict[int, str] = {}
         """Signing secrets given with ``/sellapp webhook`` (guilds linked by command)."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deferred: dict[int, dict[int, None]] = {}
+        self._draining: set[int] = set()
         self.reader: Reader | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -255,16 +260,48 @@ class PushHub:
         admission = self._coalescer.admit(guild_id, verdict.ticket_id, now=now)
         if admission is Admission.OVER_BUDGET:
             metrics.push_hints.labels(outcome="coalesced").inc()
-            return Answer(202, "accepted (over budget: polling will see it)")
+            queued = self._defer(guild_id, verdict.ticket_id)
+            return Answer(202, "accepted (queued)" if queued else "accepted (left to polling)")
         # Durable before the answer: a crash now leaves the ticket due for the next poll.
         await self._store.make_ticket_due(guild_id, verdict.ticket_id)
         if admission is Admission.FOLDED:
             metrics.push_hints.labels(outcome="coalesced").inc()
             return Answer(202, "accepted (a read is in flight)")
-        task = asyncio.create_task(self._read(guild_id, verdict.ticket_id), name=f"hint-{guild_id}")
+        self._spawn(self._read(guild_id, verdict.ticket_id), f"hint-{guild_id}")
+        return Answer(202, "accepted")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return Answer(202, "accepted")
+
+    def _defer(self, guild_id: int, ticket_id: int) -> bool:
+        """Over budget: read the ticket when the budget allows (each ticket once), up to
+        :data:`MAX_DEFERRED` tickets a guild; past that, polling sees it."""
+        waiting = self._deferred.setdefault(guild_id, {})
+        if ticket_id not in waiting and len(waiting) >= MAX_DEFERRED:
+            return False
+        waiting[ticket_id] = None
+        if guild_id not in self._draining:
+            self._draining.add(guild_id)
+            self._spawn(self._drain(guild_id), f"hints-deferred-{guild_id}")
+        return True
+
+    async def _drain(self, guild_id: int) -> None:
+        waiting = self._deferred.get(guild_id, {})
+        try:
+            while waiting:
+                await asyncio.sleep(1 / self._coalescer.per_second)
+                ticket_id = next(iter(waiting))
+                admission = self._coalescer.admit(guild_id, ticket_id, now=self._clock())
+                if admission is Admission.OVER_BUDGET:
+                    continue
+                del waiting[ticket_id]
+                await self._store.make_ticket_due(guild_id, ticket_id)
+                if admission is Admission.READ:
+                    self._spawn(self._read(guild_id, ticket_id), f"hint-{guild_id}")
+        finally:
+            self._draining.discard(guild_id)
 
     async def _read(self, guild_id: int, ticket_id: int) -> None:
         try:
