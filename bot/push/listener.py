@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from bot.ops import metrics
 from bot.push.engine import MAX_BODY, WEBHOOK_ROUTE
 from bot.push.hub import PushHub
 
@@ -54,10 +55,15 @@ class WebhookListener:
         if not self._hub.knows(token):
             return web.json_response({"message": "no such webhook"}, status=404)
         if (request.content_length or 0) > MAX_BODY:
-            return web.json_response({"message": "body over 64 KiB"}, status=413)
+            return _too_large()
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"message": "body over 64 KiB"}, status=413)
+            return _too_large()
         answer = await self._hub.accept(token, body, request.headers.get("Signature"))
         return web.json_response({"message": answer.text}, status=answer.status)
+
+
+def _too_large() -> web.Response:
+    metrics.push_hints.labels(outcome="rejected").inc()
+    return web.json_response({"message": "body over 64 KiB"}, status=413)

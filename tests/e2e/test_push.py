@@ -84,6 +84,21 @@ def hint(ticket_id: int, content: str = "x") -> bytes:
     return json.dumps({"event": "ticket_message.created", "data": data, "store": 1}).encode()
 
 
+async def hint_counts(health_port: int) -> dict[str, float]:
+    """``sellapp_bridge_push_hints_total`` by outcome, from the bot's /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{health_port}/metrics") as response,
+    ):
+        text = await response.text()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("sellapp_bridge_push_hints_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            found[outcome] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def reads_of(world: World, ticket_id: int) -> int:
     return len(world.sellapp.requests_to("GET", rf"/api/v1/tickets/{ticket_id}(/messages)?$"))
 
@@ -141,7 +156,8 @@ async def test_hostile_deliveries_post_nothing_wrong_and_cost_at_most_one_read(
     world: World, start_bot: StartBot
 ) -> None:
     ticket = world.sellapp.add_ticket(STORE, messages=["first"])
-    bot = await start_bot(**push_env())
+    health = free_port()
+    bot = await start_bot(**push_env(HEALTH_PORT=str(health)))
     url = await registered(world, bot)
     thread = await first_poll(world, bot, ticket["id"])
     await wait_shown(world, thread, world.sellapp.messages(STORE, ticket["id"])[0]["id"], 20)
@@ -179,6 +195,9 @@ async def test_hostile_deliveries_post_nothing_wrong_and_cost_at_most_one_read(
     assert "FORGED CONTENT" not in json.dumps(
         [m.embeds for m in world.discord.messages_in(thread.id)]
     )
+    counted = await hint_counts(health)
+    assert counted["rejected"] == 4
+    assert counted["received"] >= 5  # 2 replays, 1 unknown ticket, 2 duplicates
 
 
 async def test_signed_deliveries_are_checked_when_the_secret_is_set(
