@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.store import load_migrations
 from tests.e2e.conftest import StartBot
 from tests.e2e.harness import (
     DISCORD_TOKEN,
@@ -267,7 +268,7 @@ async def test_backup_while_the_bot_writes(world: World, start_bot: StartBot) ->
     target = world.tmp / "backup.sqlite3"
     code, output = await run_command(world, "backup", str(target))
     assert code == 0, output
-    assert f"to {target} (schema version 1)" in output
+    assert f"to {target} (schema version {len(load_migrations())})" in output
     db = sqlite3.connect(target)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
