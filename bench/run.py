@@ -27,6 +27,7 @@ from bench import (
     memory,
     outbound_latency,
     outbound_process,
+    push,
 )
 from bench.common import Section, Target, median, ms
 from bot.inbound.engine import PARALLEL_TICKETS
@@ -48,6 +49,7 @@ class Sizes:
     memory_tickets: int = 10_000
     memory_runs: int = 2
     memory_cycles: int = 3
+    push: dict[str, object] | None = None
 
 
 FULL = Sizes()
@@ -78,6 +80,7 @@ QUICK = Sizes(
     memory_tickets=200,
     memory_runs=1,
     memory_cycles=1,
+    push={"active_tickets": 1, "quiet_tickets": 1, "seconds": 2.0, "sizes": (100,)},
 )
 
 
@@ -344,6 +347,10 @@ def rss(sizes: Sizes) -> Section:
     )
 
 
+def pushed(sizes: Sizes) -> Section:
+    return push.run(**(sizes.push or {}))  # type: ignore[arg-type]
+
+
 def header(command: str, total: float) -> str:
     return "\n".join(
         [
@@ -371,7 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.monotonic()
-    sections = [timed(lambda b=b: b(sizes)) for b in (idle, inbound, outbound, first, guilds, rss)]
+    sections = [
+        timed(lambda b=b: b(sizes)) for b in (idle, inbound, outbound, first, guilds, rss, pushed)
+    ]
     total = time.monotonic() - started
     command = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])
     text = header(command, total) + "\n".join(s.markdown() for s in sections)

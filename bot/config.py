@@ -45,7 +45,14 @@ _EXPECTS: dict[str, str] = {
     "discord_gateway_url": "a ws(s) URL",
     "discord_guild_ready_seconds": "a number of seconds from 0 to 60 (fractions allowed)",
     "health_port": "a TCP port number from 1 to 65535, or blank for none",
+    "public_url": "an https URL where SellApp can reach the bot (http only for 127.0.0.1)",
+    "webhook_port": "a TCP port number from 1 to 65535",
+    "webhook_host": "an interface address to bind, such as 0.0.0.0 or 127.0.0.1",
+    "push_sweep_seconds": "a number of seconds, at least 1 (default 900)",
+    "sellapp_webhook_secret": "the store's webhook signing secret from SellApp, or blank",
 }
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -83,6 +90,11 @@ class Settings(BaseSettings):
     discord_gateway_url: Annotated[str | None, Field(pattern=r"^wss?://\S+$")] = None
     discord_guild_ready_seconds: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 2.0
     health_port: Annotated[int | None, Field(ge=1, le=65535)] = None
+    public_url: AnyHttpUrl | None = None
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8090
+    webhook_host: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "0.0.0.0"  # noqa: S104
+    push_sweep_seconds: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 900.0
+    sellapp_webhook_secret: SecretStr | None = None
 
     @field_validator(
         "discord_token",
@@ -94,11 +106,29 @@ class Settings(BaseSettings):
         "discord_api_base_url",
         "discord_gateway_url",
         "health_port",
+        "public_url",
+        "sellapp_webhook_secret",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return _blank_to_none(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_https(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is None:
+            return None
+        if value.scheme != "https" and (value.host or "") not in _LOOPBACK_HOSTS:
+            raise ValueError("must be https (http only for a loopback address)")
+        if value.query or value.fragment or value.username or value.password:
+            raise ValueError("must be a plain base URL")
+        return value
+
+    @property
+    def push_enabled(self) -> bool:
+        """Whether the bridge asks SellApp to push (``PUBLIC_URL`` is set)."""
+        return self.public_url is not None
 
     @field_validator("log_level", mode="before")
     @classmethod

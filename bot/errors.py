@@ -18,9 +18,11 @@ of :func:`bot.explain.explain`.
     ├── SellAppError                 talking to SellApp went wrong; carries endpoint, status,
     │   │                            request_id (raised only by bot.sellapp.client)
     │   ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
+    │   │   └── WebhooksForbidden    403 on webhook channels: the key may not manage webhooks
     │   ├── SellAppNotFound          404: no such ticket or message (or another store's)
     │   ├── SellAppBadRequest        400: e.g. SellApp's "missing-store"
     │   ├── SellAppValidationError   422: SellApp refused the content; carries field messages
+    │   │   └── WebhookUrlRefused    422 on a webhook channel: the URL is not public
     │   ├── SellAppRateLimited       429 that outlasted our bounded wait; retryable
     │   ├── SellAppUnavailable       5xx, timeout or connection error (reads: after retries);
     │   │                            retryable
@@ -97,6 +99,10 @@ class SellAppAuthError(SellAppError):
     """401/403: the API key is wrong, revoked, or has no access to this store."""
 
 
+class WebhooksForbidden(SellAppAuthError):
+    """403 on a webhook-channel route: the API key may not manage webhooks."""
+
+
 class SellAppNotFound(SellAppError):
     """404: the ticket or message doesn't exist (or belongs to another store)."""
 
@@ -125,6 +131,10 @@ class SellAppValidationError(SellAppError):
         """SellApp's own words, joined, for showing staff."""
         parts = [m for msgs in self.errors.values() for m in msgs]
         return " ".join(parts) if parts else self.message
+
+
+class WebhookUrlRefused(SellAppValidationError):
+    """422 on creating a webhook channel: SellApp says the URL is not public (or is taken)."""
 
 
 class SellAppRateLimited(SellAppError):

@@ -17,6 +17,8 @@ from bot.errors import ConfigError
 from bot.ops import metrics
 from bot.ops.health import GatewayWatch, HealthChecks, HealthServer
 from bot.ops.logs import SecretRegistry, setup_logging
+from bot.push.hub import PushHub
+from bot.push.listener import WebhookListener
 from bot.services import open_services, secret_registry
 from bot.store import Store
 
@@ -74,9 +76,13 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
             health = await _start_health(
                 settings, HealthChecks(gateway=gateway, store=store, links=services.links)
             )
+            listener: WebhookListener | None = None
             try:
+                listener = await _start_listener(settings, services.push)
                 return await _run_until_signal(bot, settings.discord_token.get_secret_value())
             finally:
+                if listener is not None:
+                    await listener.stop()
                 if health is not None:
                     await health.stop()
     finally:
@@ -96,6 +102,21 @@ async def _start_health(settings: Settings, checks: HealthChecks) -> HealthServe
             f"{exc.strerror or exc}. Pick a free port or leave HEALTH_PORT blank."
         ) from None
     return server
+
+
+async def _start_listener(settings: Settings, push: PushHub | None) -> WebhookListener | None:
+    if push is None:
+        return None
+    await push.load()
+    listener = WebhookListener(push, settings.webhook_host, settings.webhook_port)
+    try:
+        await listener.start()
+    except OSError as exc:
+        raise CannotRun(
+            f"could not listen for SellApp webhooks on WEBHOOK_PORT {settings.webhook_port}: "
+            f"{exc.strerror or exc}. Pick a free port or leave PUBLIC_URL blank."
+        ) from None
+    return listener
 
 
 async def _run_until_signal(bot: BridgeBot, token: str) -> int:

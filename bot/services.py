@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.links import Links
 from bot.links.sealing import Sealer
 from bot.ops.logs import SecretRegistry, secret_values
+from bot.push.hub import PushHub
 from bot.sellapp.client import Observe, make_http_client
 from bot.store import Store
 
@@ -27,6 +28,8 @@ class Services:
     http: httpx.AsyncClient
     secrets: SecretRegistry
     links: Links
+    push: PushHub | None = None
+    """Set when ``PUBLIC_URL`` is: SellApp webhooks (see ``bot.push``)."""
 
 
 def secret_registry(settings: Settings) -> SecretRegistry:
@@ -47,8 +50,16 @@ async def open_services(
     observe: Observe | None = None,
 ) -> AsyncIterator[Services]:
     """The services around an open ``store``: the shared HTTP client (closed on exit),
-    the sealer (when ``SECRET_KEY`` is set) and the links. The caller owns the store."""
+    the sealer (when ``SECRET_KEY`` is set), the links and, when ``PUBLIC_URL`` is set,
+    the push hub (stopped on exit). The caller owns the store."""
     async with make_http_client(observe=observe) as http:
         sealer = Sealer(settings.secret_key) if settings.secret_key is not None else None
         links = Links(settings, store, http, secrets, sealer)
-        yield Services(settings=settings, store=store, http=http, secrets=secrets, links=links)
+        push = PushHub(settings, store, links, secrets) if settings.push_enabled else None
+        try:
+            yield Services(
+                settings=settings, store=store, http=http, secrets=secrets, links=links, push=push
+            )
+        finally:
+            if push is not None:
+                await push.stop()

@@ -28,6 +28,7 @@ from bot.links.connect import (
 )
 from bot.links.status import bridge_state, replies_on_their_way
 from bot.permissions import missing_permissions
+from bot.push.engine import push_state_off
 from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:
@@ -166,17 +167,27 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         self, interaction: discord.Interaction, forget_tickets: bool = False
     ) -> None:
         guild_id = self._guild(interaction)
+        push_problem = None
+        if self.services.push is not None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            link = await self.services.links.get(guild_id)
+            push_problem = await self.services.push.unregister(link, guild_id)
         await self.services.store.links.delete(guild_id, forget_tickets=forget_tickets)
         await self._changed()
         text = "Disconnected: the SellApp key is forgotten"
         text += " and so are the ticket threads' links." if forget_tickets else "."
+        if push_problem:
+            text += f"\nThe webhook at SellApp could not be deleted: {push_problem}."
         if self.services.settings.discord_guild_id == guild_id:
             text += (
                 "\nThis server is also linked by the host's settings (SELLAPP_API_KEY); "
                 "ask the host to remove it there."
             )
         log.info("guild %s: disconnected (forget tickets: %s)", guild_id, forget_tickets)
-        await interaction.response.send_message(text, ephemeral=True)
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
 
     # -- where and who ----------------------------------------------------------------------
 
@@ -307,6 +318,32 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             text = f"The poll failed: {explain(outcome)}"
         await interaction.followup.send(text, ephemeral=True)
 
+    # -- push -------------------------------------------------------------------------------
+
+    @app_commands.command(name="webhook", description="The store's webhook signing secret")
+    @app_commands.describe(secret="As set at SellApp; leave out or 'none' to stop checking")  # noqa: S106
+    async def webhook(
+        self,
+        interaction: discord.Interaction,
+        secret: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        push = self.services.push
+        if push is None:
+            raise NotAllowed("Push is off: the bot's host hasn't set PUBLIC_URL.")
+        value = (secret or "").strip()
+        if value.lower() in {"", "none"}:
+            await push.set_signing_secret(guild_id, None)
+            text = "Webhook deliveries are no longer checked for a signature."
+        else:
+            self.services.secrets.add(value)
+            await push.set_signing_secret(guild_id, value)
+            text = (
+                "Webhook deliveries must now carry a matching signature. The secret is "
+                "stored sealed; the bridge never rotates it at SellApp."
+            )
+        await interaction.response.send_message(text, ephemeral=True)
+
     # -- status -----------------------------------------------------------------------------
 
     @app_commands.command(name="status", description="How the bridge is doing in this server")
@@ -356,6 +393,9 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         )
         if poll is not None and poll.last_response_ms is not None:
             embed.add_field(name="SellApp response", value=f"{poll.last_response_ms:.0f} ms")
+        push = self.services.push
+        push_words = (await push.status(guild_id)).words if push else push_state_off().words
+        embed.add_field(name="Push", value=push_words[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

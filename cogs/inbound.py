@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
-from bot.errors import BridgeError
+from bot.errors import BridgeError, SellAppNotFound
 from bot.explain import explain
 from bot.inbound.discord_edge import DiscordThreads
 from bot.inbound.engine import CycleReport, InboundSync
@@ -46,6 +46,8 @@ class Inbound(commands.Cog):
         self._rescan = asyncio.Event()
 
     async def cog_load(self) -> None:
+        if self.services.push is not None:
+            self.services.push.reader = self.read_hinted
         self._supervisor = asyncio.create_task(self._supervise(), name="inbound-supervisor")
 
     async def cog_unload(self) -> None:
@@ -101,6 +103,8 @@ class Inbound(commands.Cog):
             if link is None or not link.runnable or link.paused:
                 return
             started = time.monotonic()
+            if self.services.push is not None:
+                await self.services.push.ensure(link)
             await self.poll(link)
             # A steady cadence: cycles start one interval apart (not interval + cycle).
             rest = max(0.0, link.poll_interval - (time.monotonic() - started))
@@ -126,6 +130,46 @@ class Inbound(commands.Cog):
                 interval=link.poll_interval,
             )
 
+    def _sweep(self, guild_id: int) -> float | None:
+        """With push live, quiet tickets wait for the sweep instead of a backoff."""
+        push = self.services.push
+        if push is None or not push.is_live(guild_id):
+            return None
+        return self.services.settings.push_sweep_seconds
+
+    async def read_hinted(self, guild_id: int, ticket_id: int) -> None:
+        """A webhook said ``ticket_id`` has news: read it now (``bot.push.hub``)."""
+        link = await self.services.links.get(guild_id)
+        if link is None or not link.runnable or link.paused:
+            return
+        assert link.channel_id is not None
+        client = self.services.links.client_for(link)
+        try:
+            ticket = await client.get_ticket(ticket_id)
+        except SellAppNotFound:
+            log.info("guild %s: hinted ticket %s is not in the store", guild_id, ticket_id)
+            return
+        except BridgeError as exc:
+            log.warning("guild %s: hinted read failed: %s", guild_id, explain(exc))
+            return
+        lock = self._locks.setdefault(guild_id, asyncio.Lock())
+        async with lock:
+            try:
+                report = await self.engine.sync_hinted(
+                    guild_id,
+                    link.channel_id,
+                    client,
+                    ticket,
+                    interval=link.poll_interval,
+                    sweep=self._sweep(guild_id),
+                )
+            except BridgeError as exc:
+                log.warning("guild %s: hinted read failed: %s", guild_id, explain(exc))
+                return
+        log.info(
+            "guild %s: hint for ticket %s: %d posted", guild_id, ticket_id, report.messages_posted
+        )
+
     async def poll(self, link: LinkConfig) -> CycleReport | BridgeError:
         """One cycle for one guild; never raises (the failure is recorded and returned)."""
         assert link.channel_id is not None
@@ -138,7 +182,11 @@ class Inbound(commands.Cog):
             failing = before.last_error if before and before.consecutive_failures else None
             try:
                 report = await self.engine.run_cycle(
-                    link.guild_id, link.channel_id, client, interval=link.poll_interval
+                    link.guild_id,
+                    link.channel_id,
+                    client,
+                    interval=link.poll_interval,
+                    sweep=self._sweep(link.guild_id),
                 )
             except BridgeError as exc:
                 _count_poll("failed", started)

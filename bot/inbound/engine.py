@@ -254,6 +254,8 @@ class _Job:
     """Per-ticket problems met while working (see :mod:`bot.inbound.problems`)."""
     worked: set[int] = field(default_factory=set)
     """Tickets worked on (so a work problem not seen again has cleared)."""
+    sweep: float | None = None
+    """Push is live: a quiet open ticket is read again only this often (not on a backoff)."""
 
 
 @dataclass(slots=True)
@@ -287,11 +289,13 @@ class InboundSync:
         source: TicketSource,
         interval: float,
         report: CycleReport,
+        *,
+        sweep: float | None = None,
     ) -> _Job:
         pending: dict[int, set[int]] = {}
         for row in await self._store.messages.pending_posts(guild_id):
             pending.setdefault(row.ticket_id, set()).add(row.sellapp_message_id)
-        return _Job(guild_id, channel_id, source, interval, report, pending)
+        return _Job(guild_id, channel_id, source, interval, report, pending, sweep=sweep)
 
     async def run_cycle(
         self,
@@ -300,6 +304,7 @@ class InboundSync:
         source: TicketSource,
         *,
         interval: float,
+        sweep: float | None = None,
     ) -> CycleReport:
         """List the store's tickets and bring every thread up to date.
 
@@ -315,7 +320,7 @@ class InboundSync:
         report.tickets_listed = len(listed)
         recorded = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
         first_link = not await self._store.state.first_link_done(guild_id)
-        job = await self._job(guild_id, channel_id, source, interval, report)
+        job = await self._job(guild_id, channel_id, source, interval, report, sweep=sweep)
         job.seen.extend(listing_problems(listing))
         before = await self._store.problems.all(guild_id)
         retry_at = {p.ticket_id: p.retry_at for p in before if p.kind in BACKS_OFF}
@@ -440,6 +445,34 @@ class InboundSync:
             [p for p in before if p.ticket_id == ticket.id],
             lambda ticket_id, kind: ticket_id == ticket.id,
         )
+        return report
+
+    async def sync_hinted(
+        self,
+        guild_id: int,
+        channel_id: int,
+        source: TicketSource,
+        ticket: Ticket,
+        *,
+        interval: float,
+        sweep: float | None = None,
+    ) -> CycleReport:
+        """A push hint said ``ticket`` has news: the cycle's own rule for it, as if it
+        were due now (an unknown ticket is read like a new one). Before the guild's first
+        cycle has finished, nothing: that cycle reads everything anyway."""
+        report = CycleReport(tickets_listed=1)
+        if not await self._store.state.first_link_done(guild_id):
+            return report
+        job = await self._job(guild_id, channel_id, source, interval, report, sweep=sweep)
+        decision = decide(
+            ticket,
+            await self._store.tickets.get(guild_id, ticket.id),
+            now=float("inf"),  # a hint makes an open ticket due
+            first_link=False,
+            has_pending=ticket.id in job.pending,
+        )
+        if not decision.idle:
+            await self._apply_one(job, decision)
         return report
 
     async def _apply(self, job: _Job, decision: Decision) -> None:
@@ -637,6 +670,9 @@ class InboundSync:
         if outcome.held or ticket.status is TicketStatus.OPEN:
             # quiet == 0 (a change, or held whatever the status): the very next cycle.
             due = next_check(now=now, interval=job.interval, quiet_checks=quiet)
+            if job.sweep is not None and quiet > 0:
+                # Push is live: news comes as a hint; a quiet ticket waits for the sweep.
+                due = now + max(job.sweep, job.interval) - job.interval / 2
         else:
             due = float("inf")
         # Held: the old listing stays, so the next cycle sees it changed and reads on.

@@ -34,6 +34,7 @@ __all__ = [
     "outbox_entries",
     "poll_duration",
     "polls",
+    "push_hints",
     "refresh_from_store",
     "relay_latency",
     "render",
@@ -87,6 +88,17 @@ relay_latency: Final = Histogram(
     registry=REGISTRY,
 )
 """Call ``relay_latency.observe(seconds)`` once per delivered reply (``bot.outbound.engine``)."""
+
+push_hints: Final = Counter(
+    f"{PREFIX}_push_hints",
+    "SellApp webhook deliveries (hints), by outcome: received (a valid hint), rejected "
+    "(unknown token, bad body or signature), coalesced (folded into a read in flight, or "
+    "over the guild's budget).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in ("received", "rejected", "coalesced"):
+    push_hints.labels(outcome=_outcome)
 
 outbox_entries: Final = Gauge(
     f"{PREFIX}_outbox_entries",

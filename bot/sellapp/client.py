@@ -43,6 +43,8 @@ from bot.errors import (
     SellAppRateLimited,
     SellAppUnavailable,
     SellAppValidationError,
+    WebhooksForbidden,
+    WebhookUrlRefused,
 )
 from bot.sellapp._http import (
     RetryPolicy,
@@ -52,7 +54,15 @@ from bot.sellapp._http import (
     parse_page,
     parse_retry_after,
 )
-from bot.sellapp.models import ItemProblem, Listing, Page, Ticket, TicketMessage, TicketStatus
+from bot.sellapp.models import (
+    ItemProblem,
+    Listing,
+    Page,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    WebhookChannel,
+)
 
 __all__ = ["MAX_LIMIT", "Observe", "RetryPolicy", "SellAppClient", "make_http_client"]
 
@@ -129,6 +139,12 @@ def make_http_client(timeout: float = 15.0, observe: Observe | None = None) -> h
 
 _TICKET = TypeAdapter(Ticket)
 _MESSAGE = TypeAdapter(TicketMessage)
+_CHANNEL = TypeAdapter(WebhookChannel)
+
+
+def _safe_segment(value: str) -> str:
+    """An id from SellApp, made safe to put in a URL path."""
+    return "".join(c for c in value if c.isalnum() or c in "-_")
 
 
 _ERRORS: Final[dict[int, tuple[type[SellAppError], str]]] = {
@@ -301,6 +317,71 @@ class SellAppClient:
         )
         return parse_item(body, TicketMessage, f"POST {template}")
 
+    # ---------------------------------------------------------- webhook channels
+
+    async def list_webhook_channels(self) -> list[WebhookChannel]:
+        """Every webhook channel of the store (``GET /v2/webhook-channels``, all pages)."""
+        endpoint = "GET /v2/webhook-channels"
+        found: list[WebhookChannel] = []
+        page_no = 1
+        while True:
+            body = await self._webhooks(
+                "GET", "/v2/webhook-channels", params={"page": page_no, "limit": MAX_LIMIT}
+            )
+            page = parse_page(body, _CHANNEL, endpoint)
+            found.extend(page.items)
+            if not page.items or page.current_page >= page.last_page or page_no >= 100:
+                return found
+            page_no = page.current_page + 1
+
+    async def create_webhook_channel(
+        self, url: str, notifications: tuple[str, ...], name: str
+    ) -> WebhookChannel:
+        """``POST /v2/webhook-channels``. Sent once (never retried but on 429)."""
+        body = await self._webhooks(
+            "POST",
+            "/v2/webhook-channels",
+            json={"url": url, "allowed_notifications": list(notifications), "name": name},
+            retry_safe=False,
+            ok=(200, 201),
+        )
+        return parse_item(body, WebhookChannel, "POST /v2/webhook-channels")
+
+    async def delete_webhook_channel(self, channel_id: str) -> None:
+        """``DELETE /v2/webhook-channels/{uuid}``; one already gone counts as deleted."""
+        try:
+            await self._webhooks(
+                "DELETE",
+                "/v2/webhook-channels/{uuid}",
+                path=f"/v2/webhook-channels/{_safe_segment(channel_id)}",
+                ok=(200, 202, 204),
+            )
+        except SellAppNotFound:
+            return
+
+    async def _webhooks(
+        self, method: str, template: str, *, path: str | None = None, **kwargs: Any
+    ) -> Any:
+        """A webhook-channel request, its refusals turned into what they mean here."""
+        try:
+            return await self._request(method, template, path or template, **kwargs)
+        except SellAppAuthError as exc:
+            if exc.status != 403:
+                raise
+            raise WebhooksForbidden(
+                "The SellApp API key may not manage webhooks",
+                endpoint=exc.endpoint,
+                status=403,
+                request_id=exc.request_id,
+            ) from None
+        except SellAppValidationError as exc:
+            raise WebhookUrlRefused(
+                f"SellApp refused the webhook URL (it must be public https): {exc.reason}",
+                endpoint=exc.endpoint,
+                errors=exc.errors,
+                request_id=exc.request_id,
+            ) from None
+
     # --------------------------------------------------------------- internals
 
     async def _iter_pages(
@@ -404,6 +485,8 @@ class SellAppClient:
             status = response.status_code
             log.debug("%s %s -> %d in %.0f ms", method, path, status, self.last_response_ms)
             if status in ok:
+                if status == 204:
+                    return None  # e.g. a DELETE: nothing to decode
                 return self._json(response, endpoint)
             if status == 429 and rate_limited < self._retry.rate_limit_retries:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))

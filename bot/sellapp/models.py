@@ -32,6 +32,7 @@ __all__ = [
     "Ticket",
     "TicketMessage",
     "TicketStatus",
+    "WebhookChannel",
 ]
 
 T = TypeVar("T")
@@ -179,6 +180,24 @@ class TicketMessage(_Model):
     @classmethod
     def _null_content(cls, value: Any) -> Any:
         return "" if value is None else value
+
+
+class WebhookChannel(_Model):
+    """A store's webhook channel (``/v2/webhook-channels``): where SellApp pushes events."""
+
+    id: str
+    url: str = ""
+    allowed_notifications: tuple[str, ...] = ()
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("allowed_notifications", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return () if value is None else value
 
 
 @dataclass(frozen=True, slots=True)

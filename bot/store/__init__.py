@@ -10,6 +10,7 @@ class a concern, each the only writer of its tables:
 - ``store.outbox`` (:mod:`bot.store.outbox`): ``outbox``.
 - ``store.state`` (:mod:`bot.store.state`): ``poll_state``, ``thread_progress``, ``meta``.
 - ``store.problems`` (:mod:`bot.store.problems`): ``ticket_problems``.
+- ``store.push`` (:mod:`bot.store.push`): ``push_channels``.
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -32,6 +33,7 @@ from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
 from bot.store.outbox import OutboxTable
 from bot.store.problems import ProblemTable
+from bot.store.push import PushTable
 from bot.store.state import StateTable
 from bot.store.tickets import TicketTable
 
@@ -49,6 +51,7 @@ class Store:
         self.outbox = OutboxTable(db)
         self.state = StateTable(db)
         self.problems = ProblemTable(db)
+        self.push = PushTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:

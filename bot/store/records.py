@@ -154,3 +154,19 @@ class TicketCounts(NamedTuple):
 
     tracked: int
     open: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushChannel:
+    """A guild's webhook channel at SellApp (push). ``token`` is secret: never log it."""
+
+    guild_id: int
+    token: str
+    url: str | None
+    channel_id: str | None
+    last_error: str | None
+    secret_sealed: str | None
+    updated_at: float
+
+    def __repr__(self) -> str:
+        return f"PushChannel(guild_id={self.guild_id}, channel_id={self.channel_id!r})"

@@ -58,6 +58,14 @@ class TicketTable:
         tracked, open_ = require(row, "count")
         return TicketCounts(tracked=int(tracked), open=int(open_))
 
+    async def make_due(self, guild_id: int, ticket_id: int) -> None:
+        """A hint came for this ticket: the next poll reads it, even after a crash."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE tickets SET next_check_at = 0 WHERE guild_id = ? AND ticket_id = ?",
+                (guild_id, ticket_id),
+            )
+
     async def threads_without_position(self) -> list[Ticket]:
         """Open tickets whose thread has no last handled message yet: mapped since the
         last catch-up (e.g. found again by the poller on an empty or restored database)."""

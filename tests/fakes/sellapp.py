@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import math
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
+import aiohttp
 from aiohttp import web
 
 MAX_CONTENT = 10_000
@@ -111,6 +114,17 @@ class _Store:
     id: int
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     messages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery the fake sent (or dropped): where, what, and the answer."""
+
+    url: str
+    body: bytes
+    status: int | None  # None: dropped, or no answer
+    time: float
 
 
 class FakeSellApp:
@@ -136,6 +150,16 @@ class FakeSellApp:
         self._idempotent: dict[str, tuple[int, Any]] = {}
         self._runner: web.AppRunner | None = None
         self.url = ""
+        # Webhooks (push): switches for lost and repeated deliveries, and signing.
+        self.drop_deliveries = False
+        self.deliver_twice = False
+        self.webhook_secret: str | None = None
+        self.refuse_webhooks: int | None = None  # 403 or 422 on webhook-channel routes
+        self.deliveries: list[Delivery] = []
+        self.created_at: dict[int, float] = {}
+        """SellApp message id -> time.monotonic() when it was added (for latency)."""
+        self._session: aiohttp.ClientSession | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------- lifecycle
 
@@ -149,6 +173,9 @@ class FakeSellApp:
             app.router.add_post(base + r"/{id:\d+}/messages", self._reply)
             app.router.add_get(base + r"/{id:\d+}/messages/{mid:\d+}", self._get_message)
         app.router.add_patch(r"/api/v2/tickets/{id:\d+}", self._patch_ticket)
+        app.router.add_get("/api/v2/webhook-channels", self._list_webhooks)
+        app.router.add_post("/api/v2/webhook-channels", self._create_webhook)
+        app.router.add_delete("/api/v2/webhook-channels/{uuid}", self._delete_webhook)
         app.router.add_post("/_fake/tickets", self._control_ticket)
         app.router.add_post(r"/_fake/tickets/{id:\d+}/messages", self._control_message)
         app.router.add_get("/_fake/state", self._control_state)
@@ -161,6 +188,14 @@ class FakeSellApp:
         return self.url
 
     async def stop(self) -> None:
+        for task in list(self._sending):
+            task.cancel()
+        for task in list(self._sending):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -483,7 +518,110 @@ class FakeSellApp:
             "ticket_id": ticket_id,
         }
         st.messages[ticket_id].append(msg)
+        self.created_at[msg["id"]] = time.monotonic()
+        self._push(st, msg)
         return dict(msg)
+
+    # ------------------------------------------------------------- webhooks
+
+    def webhook_channels(self, store: str) -> list[dict[str, Any]]:
+        return [dict(c) for c in self._store(store).webhooks.values()]
+
+    def _push(self, st: _Store, msg: dict[str, Any]) -> None:
+        """Deliver ``ticket_message.created`` to every channel of the store, in the background."""
+        targets = [
+            c["url"]
+            for c in st.webhooks.values()
+            if "ticket_message.created" in c["allowed_notifications"]
+        ]
+        if not targets:
+            return
+        payload = {
+            "event": "ticket_message.created",
+            "data": {k: msg[k] for k in ("author", "sender", "content", "ticket_id", "updated_at")},
+            "store": st.id,
+        }
+        body = json.dumps(payload).encode()
+        for url in targets:
+            for _ in range(2 if self.deliver_twice else 1):
+                task = asyncio.get_running_loop().create_task(self._deliver(url, body))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+
+    async def _deliver(self, url: str, body: bytes) -> None:
+        if self.drop_deliveries:
+            self.deliveries.append(Delivery(url, body, None, time.monotonic()))
+            return
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret is not None:
+            digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["Signature"] = digest
+        status: int | None = None
+        try:
+            async with self._session.post(url, data=body, headers=headers) as response:
+                status = response.status
+        except aiohttp.ClientError:
+            status = None
+        self.deliveries.append(Delivery(url, body, status, time.monotonic()))
+
+    def _webhooks_refused(self) -> web.Response | None:
+        if self.refuse_webhooks == 403:
+            return _message(403, "This action is unauthorized.")
+        if self.refuse_webhooks == 422:
+            text = "The url must be a publicly reachable URL."
+            return _message(422, text, errors={"url": [text]})
+        return None
+
+    async def _list_webhooks(self, request: web.Request) -> web.Response:
+        st = self._auth(request)
+        if isinstance(st, web.Response):
+            return st
+        refused = self._webhooks_refused()
+        if refused is not None:
+            return refused
+        return self._paginate(request, [dict(c) for c in st.webhooks.values()])
+
+    async def _create_webhook(self, request: web.Request) -> web.Response:
+        st = self._auth(request)
+        if isinstance(st, web.Response):
+            return st
+        refused = self._webhooks_refused()
+        if refused is not None:
+            return refused
+        body = await self._body(request)
+        url = body.get("url")
+        notifications = body.get("allowed_notifications")
+        if not isinstance(url, str) or not re.match(r"^https?://", url) or len(url) > 2048:
+            text = "The url field must be a valid URL."
+            return _message(422, text, errors={"url": [text]})
+        if any(c["url"] == url for c in st.webhooks.values()):  # like SellApp: once per store
+            text = "The url has already been taken."
+            return _message(422, text, errors={"url": [text]})
+        if not isinstance(notifications, list) or not notifications:
+            text = "The allowed notifications field is required."
+            return _message(422, text, errors={"allowed_notifications": [text]})
+        channel = {
+            "id": str(uuid.uuid4()),
+            "url": url,
+            "name": body.get("name"),
+            "allowed_notifications": [str(n) for n in notifications],
+            "created_at": _now(),
+        }
+        st.webhooks[channel["id"]] = channel
+        return _json({"data": channel}, 201)
+
+    async def _delete_webhook(self, request: web.Request) -> web.Response:
+        st = self._auth(request)
+        if isinstance(st, web.Response):
+            return st
+        refused = self._webhooks_refused()
+        if refused is not None:
+            return refused
+        if st.webhooks.pop(request.match_info["uuid"], None) is None:
+            return _message(404, "No query results for model [App\\Models\\WebhookChannel]")
+        return web.Response(status=204)
 
     def _paginate(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
         def number(name: str, default: int) -> int:

@@ -1,0 +1,106 @@
+"""PushHub's delivery side with a real store and a recording reader: floods are coalesced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import load_settings
+from bot.links import Links
+from bot.ops.logs import SecretRegistry
+from bot.push.engine import Coalescer
+from bot.push.hub import PushHub
+from bot.store import Store
+
+GUILD = 7
+TOKEN = "a-guild-token-0123456789abcdef"
+
+
+class Reader:
+    """Records each read; each takes a moment, like a real one."""
+
+    def __init__(self) -> None:
+        self.reads: list[int] = []
+        self.go = asyncio.Event()
+        self.go.set()
+
+    async def __call__(self, guild_id: int, ticket_id: int) -> None:
+        self.reads.append(ticket_id)
+        await self.go.wait()
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[tuple[PushHub, Reader, Store]]:
+    settings = load_settings(None, public_url="https://bridge.example.com")
+    async with await Store.open(tmp_path / "s.sqlite3") as store, httpx.AsyncClient() as http:
+        await store.push.ensure_token(GUILD, TOKEN, now=0)
+        secrets = SecretRegistry()
+        links = Links(settings, store, http, secrets, None)
+        push = PushHub(
+            settings, store, links, secrets, coalescer=Coalescer(burst=5, per_second=50.0)
+        )
+        await push.load()
+        reader = Reader()
+        push.reader = reader
+        yield push, reader, store
+        await push.stop()
+
+
+def hint(ticket_id: int) -> bytes:
+    return json.dumps({"data": {"ticket_id": ticket_id}}).encode()
+
+
+async def test_a_flood_for_one_ticket_costs_at_most_two_reads(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, reader, _ = hub
+    reader.go.clear()  # the first read lasts the whole flood
+    answers = [await push.accept(TOKEN, hint(42), None) for _ in range(200)]
+    assert {a.status for a in answers} == {202}
+    reader.go.set()
+    await asyncio.sleep(0.3)
+    assert reader.reads == [42, 42]  # one, then one more for what came during it
+
+
+async def test_a_flood_over_many_tickets_is_paced_by_the_budget_and_loses_none(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, reader, _ = hub
+    for ticket_id in range(1, 41):
+        await push.accept(TOKEN, hint(ticket_id), None)
+    assert len(reader.reads) <= 5  # the burst; the rest wait for the budget
+    await asyncio.sleep(0.1)
+    assert len(reader.reads) < 40
+    for _ in range(100):
+        if len(reader.reads) == 40:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(reader.reads) == list(range(1, 41))
+
+
+async def test_a_wrong_token_is_refused_and_reads_nothing(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, reader, _ = hub
+    assert not push.knows("not-the-token")
+    assert (await push.accept("not-the-token", hint(1), None)).status == 404
+    await asyncio.sleep(0.1)
+    assert reader.reads == []
+
+
+async def test_an_accepted_hint_is_durable_before_the_answer(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, _, store = hub
+    await store.tickets.record(
+        GUILD, 5, status="OPEN", title="t", sellapp_updated_at=None, now=0, next_check_at=9e9
+    )
+    await push.accept(TOKEN, hint(5), None)
+    ticket = await store.tickets.get(GUILD, 5)
+    assert ticket is not None and ticket.next_check_at == 0  # the next poll reads it
