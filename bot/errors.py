@@ -12,6 +12,7 @@ in one place (see ``cogs`` / the command tree's ``on_error``).
         ├── SellAppNotFound          404: no such ticket or message
         ├── SellAppBadRequest        400: e.g. SellApp's "missing-store"
         ├── SellAppValidationError   422: SellApp refused the content; carries field messages
+        ├── SellAppInProgress        409: the same idempotency key is still being worked on
         ├── SellAppRateLimited       429 that outlasted our bounded wait
         ├── SellAppUnavailable       5xx, timeout or connection error (after retries, for reads)
         └── SellAppProtocolError     malformed JSON or a payload of an unexpected shape
@@ -93,6 +94,15 @@ class SellAppValidationError(SellAppError):
         """SellApp's own words, joined, for showing staff."""
         parts = [m for msgs in self.errors.values() for m in msgs]
         return " ".join(parts) if parts else self.message
+
+
+class SellAppInProgress(SellAppError):
+    """409 on an order action: SellApp is still working on this idempotency key (or was
+    sent another body under it). Waiting and sending the same request again is safe."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
 
 
 class SellAppRateLimited(SellAppError):

@@ -32,6 +32,8 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
+from tests.fakes.sellapp_orders import OrdersFake
+
 MAX_CONTENT = 10_000
 DEFAULT_LIMIT = 15
 MAX_LIMIT = 100
@@ -111,7 +113,7 @@ class _Store:
     messages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-class FakeSellApp:
+class FakeSellApp(OrdersFake):
     """The fake. ``async with FakeSellApp() as fake: fake.url`` -> ``http://127.0.0.1:PORT/api``."""
 
     def __init__(self) -> None:
@@ -134,6 +136,7 @@ class FakeSellApp:
         self._idempotent: dict[str, tuple[int, Any]] = {}
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self._init_orders()  # orders, deliverables, customers, actions: sellapp_orders.py
 
     # ------------------------------------------------------------- lifecycle
 
@@ -147,6 +150,7 @@ class FakeSellApp:
             app.router.add_post(base + r"/{id:\d+}/messages", self._reply)
             app.router.add_get(base + r"/{id:\d+}/messages/{mid:\d+}", self._get_message)
         app.router.add_patch(r"/api/v2/tickets/{id:\d+}", self._patch_ticket)
+        self._order_routes(app)
         app.router.add_post("/_fake/tickets", self._control_ticket)
         app.router.add_post(r"/_fake/tickets/{id:\d+}/messages", self._control_message)
         app.router.add_get("/_fake/state", self._control_state)
