@@ -9,6 +9,7 @@ class a concern, each the only writer of its tables:
 - ``store.messages`` (:mod:`bot.store.messages`): ``messages``.
 - ``store.outbox`` (:mod:`bot.store.outbox`): ``outbox``.
 - ``store.state`` (:mod:`bot.store.state`): ``poll_state``, ``thread_progress``, ``meta``.
+- ``store.orders`` (:mod:`bot.store.orders`): ``order_roles``, ``order_cards``, ``order_actions``.
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -29,6 +30,7 @@ from bot.store._db import MEMORY, Database
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
+from bot.store.orders import OrderTable
 from bot.store.outbox import OutboxTable
 from bot.store.state import StateTable
 from bot.store.tickets import TicketTable
@@ -46,6 +48,7 @@ class Store:
         self.messages = MessageTable(db)
         self.outbox = OutboxTable(db)
         self.state = StateTable(db)
+        self.orders = OrderTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:
