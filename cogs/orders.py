@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOOP_SECONDS = 5.0
+CARD_REFRESH_SECONDS = 300.0
+"""How often an open ticket's card is read again (a status seen at poll: DISPUTED)."""
+UNREADABLE_REFRESH_SECONDS = 30.0
+"""How soon a card that couldn't read its order tries again (it fills in once SellApp answers)."""
 PREFIX = "orders:"
 RESEND_AGAIN_AFTER = 30.0
 """A Resend within this long of the last one is the same click twice, not a new request."""
@@ -453,11 +457,42 @@ class Orders(commands.Cog):
                 for action in await self.services.store.orders.unaudited():
                     if action.id not in self._running:
                         await self._audit(action)
+                await self._refresh_cards()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("order action loop failed; trying again")
             await asyncio.sleep(LOOP_SECONDS)
+
+    async def _refresh_cards(self) -> None:
+        due = await self.services.store.orders.cards_due(
+            now=time.time(),
+            readable_after=CARD_REFRESH_SECONDS,
+            unreadable_after=UNREADABLE_REFRESH_SECONDS,
+        )
+        for card in due:
+            link = await self.services.links.get(card.guild_id)
+            if link is None or link.api_key is None or link.paused:
+                continue
+            client = self.services.links.client_for(link)
+            try:
+                await self.show_card(link, card.ticket_id, card.thread_id, card.order_id, client)
+            except (BridgeError, discord.HTTPException, NotAllowed) as exc:
+                log.info(
+                    "guild %s: order card %s not refreshed: %s", card.guild_id, card.order_id, exc
+                )
+
+    async def mark_disputed(self, guild_id: int, order_id: str) -> int:
+        """The hook for an ``order.disputed`` push event: re-read the order's cards now (the
+        card then shows DISPUTED and the thread is told). Returns how many cards it found."""
+        link = await self.services.links.get(guild_id)
+        if link is None or link.api_key is None:
+            return 0
+        client = self.services.links.client_for(link)
+        cards = await self.services.store.orders.cards_of_order(guild_id, order_id)
+        for card in cards:
+            await self.show_card(link, card.ticket_id, card.thread_id, card.order_id, client)
+        return len(cards)
 
     # ------------------------------------------------------------- routing
 

@@ -148,6 +148,27 @@ class OrderTable:
         assert row is not None
         return _card(row)
 
+    async def cards_due(
+        self, *, now: float, readable_after: float, unreadable_after: float, limit: int = 10
+    ) -> list[OrderCard]:
+        """Cards of open tickets to read again: an unreadable one (no status yet) after
+        ``unreadable_after`` seconds, the others after ``readable_after``; oldest first."""
+        rows = await self._db.read_all(
+            "SELECT c.* FROM order_cards AS c JOIN tickets AS t"
+            " ON t.guild_id = c.guild_id AND t.ticket_id = c.ticket_id"
+            " WHERE upper(t.status) != 'CLOSED' AND c.message_id IS NOT NULL"
+            " AND c.updated_at <= CASE WHEN c.last_status IS NULL THEN ? ELSE ? END"
+            " ORDER BY c.updated_at LIMIT ?",
+            (now - unreadable_after, now - readable_after, limit),
+        )
+        return [_card(r) for r in rows]
+
+    async def cards_of_order(self, guild_id: int, order_id: str) -> list[OrderCard]:
+        rows = await self._db.read_all(
+            "SELECT * FROM order_cards WHERE guild_id = ? AND order_id = ?", (guild_id, order_id)
+        )
+        return [_card(r) for r in rows]
+
     # ---------------------------------------------------------------- actions
 
     async def propose(

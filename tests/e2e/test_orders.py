@@ -6,7 +6,17 @@ import asyncio
 import json
 
 from tests.e2e.conftest import StartBot
-from tests.e2e.harness import STORE, Answer, World, answer, group_sub, role, sub, ticket_thread
+from tests.e2e.harness import (
+    STORE,
+    Answer,
+    World,
+    answer,
+    group_sub,
+    posted_ids,
+    role,
+    sub,
+    ticket_thread,
+)
 from tests.e2e.leaks import find_leaks
 from tests.fakes.discord import Channel, Interaction, Message
 from tests.fakes.sellapp_orders import FakeOrder
@@ -19,6 +29,17 @@ def card_of(world: World, thread: Channel, order_id: str) -> Message | None:
             if footer.startswith(f"SellApp order {order_id}"):
                 return message
     return None
+
+
+def cards_in(world: World, thread: Channel, order_id: str) -> list[Message]:
+    return [
+        m
+        for m in world.discord.messages_in(thread.id)
+        if any(
+            str((e.get("footer") or {}).get("text", "")).startswith(f"SellApp order {order_id}")  # type: ignore[union-attr]
+            for e in m.embeds
+        )
+    ]
 
 
 def lines_in(world: World, thread: Channel, needle: str) -> list[str]:
@@ -196,3 +217,41 @@ async def test_kill_after_the_refund_reached_sellapp_then_restart_refunds_once(
     assert len({json.dumps(r.json) for r in sent}) == 1
     assert len(world.sellapp.actions_on(made.id, "refunds")) == 1
     assert made.status == "REFUNDED" and made.refunded_cents == made.total_cents
+
+
+async def test_ticket_order_shows_a_disputed_order_and_tells_the_thread_once(
+    world: World, start_bot: StartBot
+) -> None:
+    made, thread, card = await order_ticket(world, start_bot)
+    made.status = "DISPUTING"  # a chargeback opened at SellApp
+    shown = await run_in(world, thread, world.staff, "order")
+    assert shown.ephemeral and "DISPUTING" in shown.text
+    assert "DISPUTED" in str(card_of(world, thread, made.id).embeds[0]["title"])  # type: ignore[union-attr]
+    await world.discord.wait_for(lambda: lines_in(world, thread, "is DISPUTED") or None)
+    await run_in(world, thread, world.staff, "order")
+    assert len(lines_in(world, thread, "is DISPUTED")) == 1
+    assert [m.id for m in cards_in(world, thread, made.id)] == [card.id]
+
+
+async def test_an_unreadable_order_leaves_a_reason_and_fills_in_once_sellapp_answers(
+    world: World, start_bot: StartBot
+) -> None:
+    made = world.sellapp.add_order(STORE)
+    world.sellapp.fail(path=rf"/api/v2/orders/{made.id}$", status=503, times=None)
+    ticket = world.sellapp.add_ticket(STORE, reference=made.id, messages=["where is my key"])
+    await start_bot()
+    thread = await world.discord.wait_for(
+        lambda: ticket_thread(world, world.forum_channel, ticket["id"]), timeout=20
+    )
+    card = await world.discord.wait_for(lambda: card_of(world, thread, made.id), timeout=20)
+    assert "can't be reached" in str(card.embeds[0].get("description"))
+    # The ticket's own messages are posted as usual.
+    await world.discord.wait_for(lambda: posted_ids(world, thread) or None, timeout=20)
+    world.sellapp.clear_faults()
+
+    def filled() -> bool | None:
+        shown = card_of(world, thread, made.id)
+        return True if shown and "COMPLETED" in str(shown.embeds[0].get("title")) else None
+
+    await world.discord.wait_for(filled, timeout=60)
+    assert [m.id for m in cards_in(world, thread, made.id)] == [card.id]
