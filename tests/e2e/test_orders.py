@@ -255,3 +255,46 @@ async def test_an_unreadable_order_leaves_a_reason_and_fills_in_once_sellapp_ans
 
     await world.discord.wait_for(filled, timeout=60)
     assert [m.id for m in cards_in(world, thread, made.id)] == [card.id]
+
+
+async def test_replace_and_refund_forms_from_the_card_buttons(
+    world: World, start_bot: StartBot
+) -> None:
+    made, thread, card = await order_ticket(
+        world, start_bot, items=[("Game key", "Steam", 2, 3998), ("DLC", None, 1, 500)]
+    )
+    await allow_staff(world, thread)
+    clicked = world.discord.click_button(world.guild, card, world.staff, "orders:replace")
+    form = await answer(world, clicked)
+    assert form.modal is not None and form.modal["custom_id"] == "orders:replace-form"
+    submitted = world.discord.submit_modal(
+        world.guild, thread.id, world.staff, "orders:replace-form", {"items": "1x1"}
+    )
+    asked = await answer(world, submitted)
+    assert "1× Game key" in asked.text and f"#{made.id}" in asked.text and made.email in asked.text
+    prompt = confirmation(world, submitted)
+    confirm = next(
+        c["custom_id"]
+        for row in prompt.components
+        for c in row["components"]
+        if c.get("label") == "Confirm"
+    )
+    done = world.discord.click_button(world.guild, prompt, world.staff, str(confirm))
+    assert "replacement order #" in (await answer(world, done)).text
+    replaced = world.sellapp.actions_on(made.id, "replacements")
+    assert len(replaced) == 1 and replaced[0].body == {
+        "product_variants": {made.line_items[0]["product_variant_id"]: 1}
+    }
+    await world.discord.wait_for(
+        lambda: lines_in(world, thread, "a replacement of 1× Game key") or None, timeout=10
+    )
+    # A refund form with an amount over the balance: a clear message, nothing sent.
+    clicked = world.discord.click_button(world.guild, card, world.staff, "orders:refund")
+    form = await answer(world, clicked)
+    assert form.modal is not None and "44.98 EUR" in json.dumps(form.modal, ensure_ascii=False)
+    submitted = world.discord.submit_modal(
+        world.guild, thread.id, world.staff, "orders:refund-form", {"amount": "99"}
+    )
+    refused = await answer(world, submitted)
+    assert refused.ephemeral and "more than the remaining balance, 44.98 EUR" in refused.text
+    assert world.sellapp.actions_on(made.id, "refunds") == []
