@@ -37,7 +37,7 @@ from bot.orders.render import audit_line, disputed_line, order_card, product_car
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket
 from bot.sellapp.orders import Order
-from bot.store.orders import AlreadyInFlight, OrderAction
+from bot.store.orders import AlreadyInFlight, OrderAction, RecentlyDone
 from bot.store.records import Ticket as TicketRecord
 from bot.tree import NotAllowed, reply_error
 
@@ -152,6 +152,7 @@ class Orders(commands.Cog):
         self.bot = bot
         self.services = bot.services
         self._running: set[int] = set()
+        self._auditing: set[int] = set()
         self._cards: dict[tuple[int, int], asyncio.Lock] = {}
         self._loop: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -303,7 +304,8 @@ class Orders(commands.Cog):
                 thread = await self._thread(thread_id)
                 await thread.send(embed=discord.Embed.from_dict(product_card(subject_id)))
                 return
-            if await self.services.store.orders.card(link.guild_id, ticket_id) is None:
+            card = await self.services.store.orders.card(link.guild_id, ticket_id)
+            if card is None or card.message_id is None:  # none yet, or a crash mid-post
                 client = self.services.links.client_for(link)
                 await self.show_card(link, ticket_id, thread_id, subject_id, client)
         except (BridgeError, discord.HTTPException, NotAllowed) as exc:
@@ -330,7 +332,9 @@ class Orders(commands.Cog):
                 f"The delivery was just resent (by <@{last.actor_id}>): {last.outcome}."
             )
         action = await self._record(link, record, order_id, plan, interaction.user.id)
-        await self._confirm_and_run(interaction, action)
+        # Checked again inside the claim: two clicks at once must not both pass the check above.
+        since = time.time() - RESEND_AGAIN_AFTER
+        await self._confirm_and_run(interaction, action, done_since=since)
 
     async def open_form(self, interaction: discord.Interaction, kind: str) -> None:
         link, record, client = await self.context(interaction)
@@ -387,10 +391,23 @@ class Orders(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self._confirm_and_run(interaction, action)
 
-    async def _confirm_and_run(self, interaction: discord.Interaction, action: OrderAction) -> None:
+    async def _confirm_and_run(
+        self,
+        interaction: discord.Interaction,
+        action: OrderAction,
+        *,
+        done_since: float | None = None,
+    ) -> None:
         store = self.services.store.orders
         try:
-            claimed = await store.claim(action.id, actor_id=interaction.user.id, now=time.time())
+            claimed = await store.claim(
+                action.id, actor_id=interaction.user.id, now=time.time(), done_since=done_since
+            )
+        except RecentlyDone as done:
+            await store.cancel(action.id, now=time.time())
+            raise NotAllowed(
+                f"This was just done (by <@{done.action.actor_id}>): {done.action.outcome}."
+            ) from None
         except AlreadyInFlight as busy:
             await store.cancel(action.id, now=time.time())
             raise NotAllowed(
@@ -441,11 +458,19 @@ class Orders(commands.Cog):
             self._running.discard(action.id)
 
     async def _audit(self, action: OrderAction) -> None:
-        if action.audit_message_id is not None:
+        """The action's public line, once: one poster at a time, and re-read before posting."""
+        if action.id in self._auditing:
             return
-        thread = await self._thread(action.thread_id)
-        sent = await thread.send(audit_line(action))
-        await self.services.store.orders.record_audit(action.id, sent.id)
+        self._auditing.add(action.id)
+        try:
+            latest = await self.services.store.orders.get(action.id)
+            if latest is None or latest.audit_message_id is not None:
+                return
+            thread = await self._thread(latest.thread_id)
+            sent = await thread.send(audit_line(latest))
+            await self.services.store.orders.record_audit(latest.id, sent.id)
+        finally:
+            self._auditing.discard(action.id)
 
     async def _action_loop(self) -> None:
         """Actions left in flight (a timeout, a 409, a restart) go again with their own key."""

@@ -66,6 +66,14 @@ class OrderCard:
     updated_at: float
 
 
+class RecentlyDone(Exception):
+    """The same kind of action on this order was done moments ago (a second click)."""
+
+    def __init__(self, action: OrderAction) -> None:
+        super().__init__(f"action {action.id} was just done")
+        self.action = action
+
+
 class AlreadyInFlight(Exception):
     """Another action of this kind on this order is being sent right now."""
 
@@ -209,10 +217,18 @@ class OrderTable:
         assert row is not None
         return _action(row)
 
-    async def claim(self, action_id: int, *, actor_id: int, now: float) -> OrderAction | None:
+    async def claim(
+        self,
+        action_id: int,
+        *,
+        actor_id: int,
+        now: float,
+        done_since: float | None = None,
+    ) -> OrderAction | None:
         """``proposed`` -> ``sending``, committed before the request. ``None`` if the action
         was already claimed, finished or cancelled (a second click). Raises
-        :class:`AlreadyInFlight` if another action of its kind on its order is being sent."""
+        :class:`AlreadyInFlight` if another action of its kind on its order is being sent,
+        and with ``done_since`` :class:`RecentlyDone` if one finished since then."""
         async with self._db.transaction() as db:
             current = await one(db, "SELECT * FROM order_actions WHERE id = ?", (action_id,))
             if current is None or current["state"] != "proposed":
@@ -225,6 +241,15 @@ class OrderTable:
             )
             if busy is not None:
                 raise AlreadyInFlight(_action(busy))
+            if done_since is not None:
+                recent = await one(
+                    db,
+                    "SELECT * FROM order_actions WHERE guild_id = ? AND order_id = ? AND kind = ?"
+                    " AND state = 'done' AND finished_at >= ? ORDER BY finished_at DESC LIMIT 1",
+                    (current["guild_id"], current["order_id"], current["kind"], done_since),
+                )
+                if recent is not None:
+                    raise RecentlyDone(_action(recent))
             row = await one(
                 db,
                 "UPDATE order_actions SET state = 'sending', actor_id = ?, sent_at = ?,"

@@ -298,3 +298,19 @@ async def test_replace_and_refund_forms_from_the_card_buttons(
     refused = await answer(world, submitted)
     assert refused.ephemeral and "more than the remaining balance, 44.98 EUR" in refused.text
     assert world.sellapp.actions_on(made.id, "refunds") == []
+
+
+async def test_two_staff_clicking_resend_at_once_make_one_action(
+    world: World, start_bot: StartBot
+) -> None:
+    made, thread, card = await order_ticket(world, start_bot, status="PAID")
+    await allow_staff(world, thread)
+    first = world.discord.click_button(world.guild, card, world.staff, "orders:resend")
+    second = world.discord.click_button(world.guild, card, world.admin, "orders:resend")
+    replies = await asyncio.gather(answer(world, first), answer(world, second))
+    assert sum("delivery retried" in r.text for r in replies) == 1, [r.text for r in replies]
+    assert len(world.sellapp.actions_on(made.id, "fulfillment-retries")) == 1
+    await world.discord.wait_for(
+        lambda: lines_in(world, thread, "retried the delivery") or None, timeout=10
+    )
+    assert len(lines_in(world, thread, "retried the delivery")) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from bot.store.orders import OrderAction, RecentlyDone
 
 GUILD = 1
 
@@ -95,3 +96,28 @@ async def test_each_proposal_gets_its_own_key_and_keeps_its_exact_body(store: St
     two = await store.orders.propose(GUILD, 7, body={}, **kwargs)  # type: ignore[arg-type]
     assert one.idempotency_key != two.idempotency_key
     assert one.payload == {"amount": "5.00"} and two.payload == {}
+
+
+async def test_a_second_click_after_the_first_finished_is_not_a_second_action(
+    store: Store,
+) -> None:
+    async def propose() -> OrderAction:
+        return await store.orders.propose(
+            GUILD,
+            7,
+            thread_id=70,
+            order_id="42",
+            kind="resend",
+            route="fulfillment-notifications",
+            body={},
+            summary="resent",
+            actor_id=3,
+            now=1.0,
+        )
+
+    first = await propose()
+    second = await propose()
+    assert await store.orders.claim(first.id, actor_id=3, now=2.0, done_since=0.0)
+    await store.orders.finish(first.id, "done", "1 notification(s) sent", now=3.0)
+    with pytest.raises(RecentlyDone):
+        await store.orders.claim(second.id, actor_id=4, now=4.0, done_since=0.0)
