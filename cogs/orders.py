@@ -20,7 +20,7 @@ from discord.ext import commands
 
 from bot.errors import BridgeError
 from bot.links import LinkConfig
-from bot.orders.desk import OrderView, read_order, send_action
+from bot.orders.desk import OrderView, read_order, send_action, unreadable_reason
 from bot.orders.engine import (
     ActionPlan,
     OrderActionRefused,
@@ -205,10 +205,13 @@ class Orders(commands.Cog):
         return subject.id
 
     async def current_order(self, client: SellAppClient, order_id: str) -> Order:
-        view = await read_order(client, order_id)
-        if view.order is None:
-            raise NotAllowed(f"The order can't be read right now: {view.reason}")
-        return view.order
+        """The order now (one read: a button must answer within Discord's 3 seconds)."""
+        try:
+            return await client.get_order(order_id)
+        except (BridgeError, ValueError) as exc:
+            raise NotAllowed(
+                f"The order can't be read right now: {unreadable_reason(exc)}"
+            ) from None
 
     # ---------------------------------------------------------------- card
 

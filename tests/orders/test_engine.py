@@ -21,7 +21,7 @@ from bot.orders.engine import (
     plan_resend,
     subject_of,
 )
-from bot.orders.render import audit_line, order_card
+from bot.orders.render import audit_line, order_card, product_card
 from bot.sellapp.models import Ticket
 from bot.sellapp.orders import ActionAnswer, CustomerProfile, Deliverable, Order
 from bot.store.orders import OrderAction
@@ -253,3 +253,35 @@ def test_audit_line_says_who_what_and_sellapps_answer() -> None:
     )
     line = audit_line(action)
     assert "<@555>" in line and "7.50 EUR" in line and "pending" in line and "#42" in line
+
+
+def test_a_product_ticket_shows_the_product_not_an_order() -> None:
+    card = product_card("p9")
+    assert "Product p9" in card["title"] and "not an order" in card["description"]
+
+
+def test_a_refused_action_is_not_called_done_in_its_line() -> None:
+    action = OrderAction(
+        2,
+        1,
+        7,
+        5,
+        "42",
+        "resend",
+        "fulfillment-retries",
+        "{}",
+        "k2",
+        "retried the delivery",
+        555,
+        "refused",
+        1,
+        0.0,
+        None,
+        "SellApp refused: Only PAID or PARTIAL orders",
+        None,
+        0.0,
+        None,
+        None,
+    )
+    line = audit_line(action)
+    assert "not done" in line and "SellApp refused" in line
