@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -161,3 +162,17 @@ async def test_api_errors_never_echo_the_key(fake: FakeSellApp) -> None:
         with pytest.raises(SellAppAuthError) as caught:
             await bad.get_order("1")
     assert "sk_wrong" not in str(caught.value)
+
+
+async def test_the_same_key_while_the_first_is_running_is_in_progress(
+    fake: FakeSellApp, client: SellAppClient
+) -> None:
+    made = fake.add_order(STORE)
+    fake.action_seconds = 0.3
+    results = await asyncio.gather(
+        client.order_action(made.id, "refunds", {}, idempotency_key="k8"),
+        client.order_action(made.id, "refunds", {}, idempotency_key="k8"),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["ActionAnswer", "SellAppInProgress"]
+    assert len(fake.actions_on(made.id)) == 1
