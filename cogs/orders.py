@@ -25,7 +25,6 @@ from bot.orders.engine import (
     ActionPlan,
     OrderActionRefused,
     confirmation_text,
-    format_money,
     is_disputed,
     parse_selection,
     plan_refund,
@@ -40,6 +39,14 @@ from bot.sellapp.orders import Order
 from bot.store.orders import AlreadyInFlight, OrderAction, RecentlyDone
 from bot.store.records import Ticket as TicketRecord
 from bot.tree import NotAllowed, reply_error
+from cogs.order_forms import (
+    PREFIX,
+    AmountModal,
+    ReplaceModal,
+    card_buttons,
+    confirm_buttons,
+    may_act,
+)
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -51,100 +58,8 @@ CARD_REFRESH_SECONDS = 300.0
 """How often an open ticket's card is read again (a status seen at poll: DISPUTED)."""
 UNREADABLE_REFRESH_SECONDS = 30.0
 """How soon a card that couldn't read its order tries again (it fills in once SellApp answers)."""
-PREFIX = "orders:"
 RESEND_AGAIN_AFTER = 30.0
 """A Resend within this long of the last one is the same click twice, not a new request."""
-
-
-def may_act(interaction: discord.Interaction, roles: set[int]) -> bool:
-    """An orders role of this guild, or Manage Server."""
-    if interaction.permissions.manage_guild or interaction.permissions.administrator:
-        return True
-    member = interaction.user
-    if not isinstance(member, discord.Member):
-        return False
-    return any(role.id in roles for role in member.roles)
-
-
-def card_buttons() -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for label, key, style in (
-        ("Resend delivery", "resend", discord.ButtonStyle.primary),
-        ("Replace…", "replace", discord.ButtonStyle.secondary),
-        ("Refund…", "refund", discord.ButtonStyle.danger),
-    ):
-        view.add_item(discord.ui.Button(label=label, custom_id=PREFIX + key, style=style))
-    return view
-
-
-def confirm_buttons(action_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(
-        discord.ui.Button(
-            label="Confirm",
-            custom_id=f"{PREFIX}confirm:{action_id}",
-            style=discord.ButtonStyle.danger,
-        )
-    )
-    view.add_item(
-        discord.ui.Button(
-            label="Cancel",
-            custom_id=f"{PREFIX}cancel:{action_id}",
-            style=discord.ButtonStyle.secondary,
-        )
-    )
-    return view
-
-
-class AmountModal(discord.ui.Modal):
-    def __init__(self, cog: Orders, order: Order) -> None:
-        super().__init__(title=f"Refund order #{order.id}"[:45], custom_id=f"{PREFIX}refund-form")
-        remaining = format_money(order.totals.remaining_cents, order.totals.currency)
-        self.cog = cog
-        self.amount: discord.ui.TextInput[AmountModal] = discord.ui.TextInput(
-            label=f"Amount in {order.totals.currency} (remaining {remaining})"[:45],
-            custom_id="amount",
-            placeholder=f"blank: the full remaining balance, {remaining}"[:100],
-            required=False,
-            max_length=20,
-        )
-        self.add_item(self.amount)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.cog.propose(interaction, "refund", self.amount.value)
-
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception
-    ) -> None:
-        await reply_error(interaction, error)
-
-
-class ReplaceModal(discord.ui.Modal):
-    def __init__(self, cog: Orders, order: Order) -> None:
-        super().__init__(
-            title=f"Replace on order #{order.id}"[:45], custom_id=f"{PREFIX}replace-form"
-        )
-        self.cog = cog
-        lines = ", ".join(
-            f"{n}: {item.product_title} ×{item.quantity}"
-            for n, item in enumerate(order.line_items, start=1)
-        )
-        self.items: discord.ui.TextInput[ReplaceModal] = discord.ui.TextInput(
-            label="Lines and quantities, e.g. 1, 2x3",
-            custom_id="items",
-            placeholder=f"blank: every line in full. {lines}"[:100],
-            required=False,
-            max_length=100,
-        )
-        self.add_item(self.items)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.cog.propose(interaction, "replace", self.items.value)
-
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception
-    ) -> None:
-        await reply_error(interaction, error)
 
 
 class Orders(commands.Cog):
