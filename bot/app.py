@@ -14,11 +14,18 @@ from bot.tree import BridgeTree
 if TYPE_CHECKING:
     from bot.services import Services
     from cogs.inbound import Inbound
+    from cogs.orders import Orders
 
 log = logging.getLogger(__name__)
 
 # Loaded in this order in setup_hook (RoboDanny style: an explicit list, no directory scan).
-EXTENSIONS: tuple[str, ...] = ("cogs.admin", "cogs.inbound", "cogs.tickets", "cogs.outbound")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.admin",
+    "cogs.inbound",
+    "cogs.tickets",
+    "cogs.outbound",
+    "cogs.orders",
+)
 
 
 def intents() -> discord.Intents:
@@ -64,6 +71,16 @@ class BridgeBot(commands.Bot):
         cog = self.get_cog("Inbound")
         if not isinstance(cog, Inbound):
             raise RuntimeError("the inbound cog is not loaded")
+        return cog
+
+    @property
+    def orders(self) -> Orders:
+        """The order card and actions (the /ticket order commands call it)."""
+        from cogs.orders import Orders  # noqa: PLC0415 (cogs import this module)
+
+        cog = self.get_cog("Orders")
+        if not isinstance(cog, Orders):
+            raise RuntimeError("the orders cog is not loaded")
         return cog
 
     async def on_ready(self) -> None:

@@ -23,6 +23,8 @@ of :func:`bot.explain.explain`.
     │   ├── SellAppBadRequest        400: e.g. SellApp's "missing-store"
     │   ├── SellAppValidationError   422: SellApp refused the content; carries field messages
     │   │   └── WebhookUrlRefused    422 on a webhook channel: the URL is not public
+    │   ├── SellAppInProgress        409: the same idempotency key is still being worked on
+    │   │                            (order actions); retryable with the same key and body
     │   ├── SellAppRateLimited       429 that outlasted our bounded wait; retryable
     │   ├── SellAppUnavailable       5xx, timeout or connection error (reads: after retries);
     │   │                            retryable
@@ -135,6 +137,15 @@ class SellAppValidationError(SellAppError):
 
 class WebhookUrlRefused(SellAppValidationError):
     """422 on creating a webhook channel: SellApp says the URL is not public (or is taken)."""
+
+
+class SellAppInProgress(SellAppError):
+    """409 on an order action: SellApp is still working on this idempotency key (or was
+    sent another body under it). Waiting and sending the same request again is safe."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
 
 
 class SellAppRateLimited(SellAppError):

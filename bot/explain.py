@@ -15,6 +15,7 @@ from bot.errors import (
     SellAppAuthError,
     SellAppBadRequest,
     SellAppError,
+    SellAppInProgress,
     SellAppNotFound,
     SellAppProtocolError,
     SellAppRateLimited,
@@ -33,6 +34,10 @@ _WORDS: tuple[tuple[type[BaseException], Callable[[Any], str]], ...] = (
     ),
     (SellAppNotFound, lambda _: "SellApp doesn't know that ticket (it may have been deleted)."),
     (SellAppValidationError, lambda e: f"SellApp refused it: {e.reason}"),
+    (
+        SellAppInProgress,
+        lambda _: "SellApp is still working on this; the bridge waits and asks again.",
+    ),
     (SellAppBadRequest, lambda e: f"SellApp refused the request: {e.message}"),
     (
         SellAppRateLimited,

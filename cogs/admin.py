@@ -101,6 +101,9 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
     """Link this server to a SellApp store and see how the bridge is doing."""
 
     staff = app_commands.Group(name="staff", description="Roles whose members answer tickets")
+    orders = app_commands.Group(
+        name="orders", description="Roles whose members may resend, replace and refund orders"
+    )
 
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
@@ -253,6 +256,34 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         text = ", ".join(f"<@&{r}>" for r in roles) if roles else "no staff roles yet"
         await interaction.response.send_message(
             f"Staff roles: {text}. Members with Manage Server can always answer.",
+            ephemeral=True,
+        )
+
+    @orders.command(name="add", description="Let a role's members act on orders")
+    async def orders_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        guild_id = self._guild(interaction)
+        if role.guild.id != guild_id or role.is_default():
+            raise NotAllowed("Pick a role of this server other than @everyone.")
+        await self.services.store.orders.add_role(guild_id, role.id)
+        await interaction.response.send_message(
+            f"{role.mention} can now resend, replace and refund orders.", ephemeral=True
+        )
+
+    @orders.command(name="remove", description="Stop a role's members acting on orders")
+    async def orders_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        guild_id = self._guild(interaction)
+        if not await self.services.store.orders.remove_role(guild_id, role.id):
+            raise NotAllowed(f"{role.mention} isn't an orders role.")
+        await interaction.response.send_message(
+            f"{role.mention} can no longer act on orders.", ephemeral=True
+        )
+
+    @orders.command(name="list", description="Roles whose members may act on orders")
+    async def orders_list(self, interaction: discord.Interaction) -> None:
+        roles = sorted(await self.services.store.orders.roles(self._guild(interaction)))
+        text = ", ".join(f"<@&{r}>" for r in roles) if roles else "no orders roles yet"
+        await interaction.response.send_message(
+            f"Orders roles: {text}. Members with Manage Server can always act on orders.",
             ephemeral=True,
         )
 

@@ -38,7 +38,9 @@ class Inbound(commands.Cog):
     def __init__(self, bot: BridgeBot) -> None:
         self.bot = bot
         self.services = bot.services
-        self.engine = InboundSync(self.services.store, DiscordThreads(bot, bot.pacer))
+        self.engine = InboundSync(
+            self.services.store, DiscordThreads(bot, bot.pacer), on_new_thread=self._new_thread
+        )
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -58,6 +60,14 @@ class Inbound(commands.Cog):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops.clear()
+
+    async def _new_thread(self, guild_id: int, ticket: Ticket, thread_id: int) -> None:
+        """A ticket's thread exists now: let the orders cog post the order card."""
+        from cogs.orders import Orders  # noqa: PLC0415 (loaded after this cog)
+
+        orders = self.bot.get_cog("Orders")
+        if isinstance(orders, Orders):
+            await orders.ticket_thread_created(guild_id, ticket, thread_id)
 
     def links_changed(self) -> None:
         """Called by the admin commands: look at the links again now."""

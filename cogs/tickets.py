@@ -17,6 +17,8 @@ from discord.ext import commands
 from bot.inbound.engine import CycleReport
 from bot.inbound.render import ticket_info_embed
 from bot.links import LinkConfig
+from bot.orders.engine import subject_of
+from bot.orders.render import actions_summary
 from bot.outbound.closing import status_change_refusal
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket, TicketStatus
@@ -76,10 +78,13 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
 
     @app_commands.command(name="info", description="The ticket as SellApp has it now")
     async def info(self, interaction: discord.Interaction) -> None:
-        _, record, client = await self._here(interaction)
+        link, record, client = await self._here(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         ticket = await client.get_ticket(record.ticket_id)
         embed = discord.Embed.from_dict(ticket_info_embed(ticket))
+        actions = await self.services.store.orders.for_ticket(link.guild_id, record.ticket_id)
+        if actions:
+            embed.add_field(name="Order actions", value=actions_summary(actions), inline=False)
         await interaction.followup.send(embed=embed, ephemeral=True)
 
     async def _set_status(self, interaction: discord.Interaction, status: TicketStatus) -> None:
@@ -146,6 +151,51 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         await interaction.followup.send(
             f"Ticket #{ticket_id}: <#{record.thread_id}>", ephemeral=True
         )
+
+    # -- orders (cogs/orders.py does the work; these are its commands) ----------------------
+
+    @app_commands.command(
+        name="order", description="Show this ticket's order as SellApp has it now"
+    )
+    async def order(self, interaction: discord.Interaction) -> None:
+        link, record, client = await self._here(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        ticket = await client.get_ticket(record.ticket_id)
+        subject = subject_of(ticket)
+        if subject is None:
+            await interaction.followup.send("This ticket isn't about an order.", ephemeral=True)
+            return
+        if subject.kind == "product":
+            await interaction.followup.send(
+                f"This ticket is about product {subject.id}, not an order.", ephemeral=True
+            )
+            return
+        assert record.thread_id is not None
+        view = await self.bot.orders.show_card(
+            link, record.ticket_id, record.thread_id, subject.id, client
+        )
+        words = view.order.status if view.order else view.reason
+        await interaction.followup.send(
+            f"Order #{subject.id}: {words}. The card in this thread is up to date.", ephemeral=True
+        )
+
+    @app_commands.command(name="resend", description="Resend (or retry) this order's delivery")
+    async def resend(self, interaction: discord.Interaction) -> None:
+        await self.bot.orders.resend(interaction)
+
+    @app_commands.command(name="replace", description="Replace line items of this order")
+    @app_commands.describe(items="Lines and quantities, e.g. 1, 2x3 (blank: every line in full)")
+    async def replace(
+        self, interaction: discord.Interaction, items: app_commands.Range[str, 0, 100] = ""
+    ) -> None:
+        await self.bot.orders.propose(interaction, "replace", items)
+
+    @app_commands.command(name="refund", description="Refund this order (asks to confirm)")
+    @app_commands.describe(amount="In the order's currency, e.g. 5.00; blank: the full balance")
+    async def refund(
+        self, interaction: discord.Interaction, amount: app_commands.Range[str, 0, 20] = ""
+    ) -> None:
+        await self.bot.orders.propose(interaction, "refund", amount)
 
 
 async def setup(bot: BridgeBot) -> None:

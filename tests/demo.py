@@ -45,26 +45,33 @@ def discord_view(world: World, thread_id: int) -> list[str]:
 async def story(tmp: Path) -> int:
     async with FakeDiscord(bot_token=DISCORD_TOKEN) as discord, FakeSellApp() as sellapp:
         world = build_world(discord, sellapp, tmp)
+
+        def shows(thread_id: int, text: str) -> bool | None:
+            """Whether a message in the thread shows ``text`` (content or embed)."""
+            return (
+                any(text in str(m.content) + str(m.embeds) for m in discord.messages_in(thread_id))
+                or None
+            )
+
         print("Starting the bot against a fake Discord and a fake SellApp (loopback only)...")
         bot = BotProcess(env=world.env(), cwd=tmp / "cwd")
         await bot.start()
         try:
             await bot.wait_ready()
             print("\n1. A customer opens a ticket on SellApp:")
+            order = sellapp.add_order(STORE, status="PAID", email="sam@example.com")
             ticket = sellapp.add_ticket(
                 STORE,
                 title="Key not received",
                 email="sam@example.com",
-                reference=1042,
-                messages=["Hi! I paid for order 1042 but got no license key."],
+                reference=order.id,
+                messages=[f"Hi! I paid for order {order.id} but got no license key."],
             )
             say("SellApp", f"ticket #{ticket['id']} from sam@example.com: Key not received")
             thread = await discord.wait_for(
                 lambda: ticket_thread(world, world.forum_channel, ticket["id"]), timeout=30
             )
-            await discord.wait_for(
-                lambda: len(discord.messages_in(thread.id)) >= 2 or None, timeout=30
-            )
+            await discord.wait_for(lambda: shows(thread.id, "got no license key"), timeout=30)
             print(f"\n2. The bridge opens a post in #{world.forum_channel.name}: {thread.name}")
             print("\n3. Staff member alice answers in the thread:")
             answer = "Sorry Sam! Your key is ABCD-1234; it's also in your inbox now."
@@ -74,9 +81,7 @@ async def story(tmp: Path) -> int:
             print("\n4. Sam replies on SellApp:")
             sellapp.add_customer_message(STORE, ticket["id"], "Got it, thank you!")
             say("SellApp", "sam@example.com: Got it, thank you!")
-            await discord.wait_for(
-                lambda: len(discord.messages_in(thread.id)) >= 4 or None, timeout=30
-            )
+            await discord.wait_for(lambda: shows(thread.id, "Got it, thank you!"), timeout=30)
             print("\n--- What staff see in Discord ---")
             for line in discord_view(world, thread.id):
                 say("Discord", line)

@@ -77,7 +77,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -266,6 +266,10 @@ class _Outcome:
     """The walk stopped at a message that may be our own reply in flight."""
 
 
+NewThreadHook = Callable[[int, Ticket, int], Awaitable[None]]
+"""``hook(guild_id, ticket, thread_id)``: a ticket's thread was created or found again."""
+
+
 class InboundSync:
     """Runs inbound cycles for one guild at a time. Owns no resources."""
 
@@ -276,9 +280,11 @@ class InboundSync:
         *,
         clock: Callable[[], float] = time.time,
         parallel: int = PARALLEL_TICKETS,
+        on_new_thread: NewThreadHook | None = None,
     ) -> None:
         self._store = store
         self._threads = threads
+        self._on_new_thread = on_new_thread
         self._clock = clock
         self._parallel = max(1, parallel)
 
@@ -580,6 +586,9 @@ class InboundSync:
             )
             log.info("guild %s: ticket %s -> new thread %s", job.guild_id, ticket.id, thread_id)
         await self._store.tickets.set_thread(job.guild_id, ticket.id, thread_id, now=self._clock())
+        if self._on_new_thread is not None:
+            # e.g. the order card (cogs/orders.py); it must not hold up the poll.
+            await self._on_new_thread(job.guild_id, ticket, thread_id)
         return thread_id, created
 
     async def _holding(self, guild_id: int) -> set[int]:

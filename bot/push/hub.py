@@ -194,7 +194,7 @@ class PushHub:
             try:
                 await self._links.client_for(link).delete_webhook_channel(row.channel_id)
                 log.info("guild %s: webhook channel deleted at SellApp", guild_id)
-            except SellAppError as exc:
+            except (SellAppError, ValueError) as exc:  # ValueError: a stored id unfit for a URL
                 problem = refusal_words(exc)
                 log.warning("guild %s: could not delete the webhook channel: %s", guild_id, problem)
         await self._store.push.delete(guild_id)

@@ -38,6 +38,7 @@ from bot.errors import (
     SellAppAuthError,
     SellAppBadRequest,
     SellAppError,
+    SellAppInProgress,
     SellAppNotFound,
     SellAppProtocolError,
     SellAppRateLimited,
@@ -63,6 +64,7 @@ from bot.sellapp.models import (
     TicketStatus,
     WebhookChannel,
 )
+from bot.sellapp.orders import ActionAnswer, CustomerProfile, Deliverable, Order
 
 __all__ = ["MAX_LIMIT", "Observe", "RetryPolicy", "SellAppClient", "make_http_client"]
 
@@ -140,11 +142,12 @@ def make_http_client(timeout: float = 15.0, observe: Observe | None = None) -> h
 _TICKET = TypeAdapter(Ticket)
 _MESSAGE = TypeAdapter(TicketMessage)
 _CHANNEL = TypeAdapter(WebhookChannel)
+_DELIVERABLES = TypeAdapter(list[Deliverable])
 
-
-def _safe_segment(value: str) -> str:
-    """An id from SellApp, made safe to put in a URL path."""
-    return "".join(c for c in value if c.isalnum() or c in "-_")
+ORDER_ACTIONS: Final = frozenset(
+    {"fulfillment-retries", "fulfillment-notifications", "replacements", "refunds"}
+)
+"""The four ``POST /v2/orders/{id}/<action>`` routes, each needing an ``Idempotency-Key``."""
 
 
 _ERRORS: Final[dict[int, tuple[type[SellAppError], str]]] = {
@@ -152,7 +155,16 @@ _ERRORS: Final[dict[int, tuple[type[SellAppError], str]]] = {
     401: (SellAppAuthError, "SellApp refused the API key"),
     403: (SellAppAuthError, "The API key has no access to this store"),
     404: (SellAppNotFound, "Not found"),
+    409: (SellAppInProgress, "SellApp is still working on this request"),
 }
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment: no slashes, dots or queries can sneak in."""
+    text = str(value).strip()
+    if not text or not all(c.isalnum() or c in "-_" for c in text):
+        raise ValueError(f"{value!r} is not a SellApp id")
+    return text
 
 
 def _clamp_limit(limit: int) -> int:
@@ -353,7 +365,7 @@ class SellAppClient:
             await self._webhooks(
                 "DELETE",
                 "/v2/webhook-channels/{uuid}",
-                path=f"/v2/webhook-channels/{_safe_segment(channel_id)}",
+                path=f"/v2/webhook-channels/{_segment(channel_id)}",
                 ok=(200, 202, 204),
             )
         except SellAppNotFound:
@@ -381,6 +393,57 @@ class SellAppClient:
                 errors=exc.errors,
                 request_id=exc.request_id,
             ) from None
+
+    # ------------------------------------------------------------------ orders
+
+    async def get_order(self, order_id: str) -> Order:
+        """One order (``GET /v2/orders/{id}``); another store's order answers 404."""
+        body = await self._request("GET", "/v2/orders/{id}", f"/v2/orders/{_segment(order_id)}")
+        return parse_item(body, Order, "GET /v2/orders/{id}")
+
+    async def get_deliverables(self, order_id: str) -> tuple[Deliverable, ...]:
+        """An order's fulfilment records (``GET /v2/orders/{id}/deliverables``), no content."""
+        template = "/v2/orders/{id}/deliverables"
+        body = await self._request("GET", template, f"/v2/orders/{_segment(order_id)}/deliverables")
+        data = body.get("data") if isinstance(body, dict) else body
+        try:
+            return tuple(_DELIVERABLES.validate_python(data if data is not None else []))
+        except ValueError:
+            raise SellAppProtocolError(
+                "SellApp sent deliverables of an unexpected shape", endpoint=f"GET {template}"
+            ) from None
+
+    async def get_customer(self, customer_id: str) -> CustomerProfile:
+        """A customer and their insights (``GET /v2/customers/{id}``)."""
+        body = await self._request(
+            "GET", "/v2/customers/{id}", f"/v2/customers/{_segment(customer_id)}"
+        )
+        return parse_item(body, CustomerProfile, "GET /v2/customers/{id}")
+
+    async def order_action(
+        self, order_id: str, action: str, body: Mapping[str, Any], *, idempotency_key: str
+    ) -> ActionAnswer:
+        """``POST /v2/orders/{id}/<action>`` with ``Idempotency-Key``.
+
+        The same key with the same body returns SellApp's first outcome, so timeouts and 5xx
+        are retried like a GET. A 409 (the key still running) raises
+        :class:`~bot.errors.SellAppInProgress`: the caller waits and sends the same again.
+        """
+        if action not in ORDER_ACTIONS:
+            raise ValueError(f"unknown order action {action!r}")
+        if not idempotency_key:
+            raise ValueError("an order action needs an idempotency key")
+        template = f"/v2/orders/{{id}}/{action}"
+        answer = await self._request(
+            "POST",
+            template,
+            f"/v2/orders/{_segment(order_id)}/{action}",
+            json=dict(body),
+            headers={"Idempotency-Key": idempotency_key},
+            retry_safe=True,
+            ok=(200, 201, 202),
+        )
+        return ActionAnswer.from_body(answer)
 
     # --------------------------------------------------------------- internals
 

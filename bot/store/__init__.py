@@ -11,6 +11,7 @@ class a concern, each the only writer of its tables:
 - ``store.state`` (:mod:`bot.store.state`): ``poll_state``, ``thread_progress``, ``meta``.
 - ``store.problems`` (:mod:`bot.store.problems`): ``ticket_problems``.
 - ``store.push`` (:mod:`bot.store.push`): ``push_channels``.
+- ``store.orders`` (:mod:`bot.store.orders`): ``order_roles``, ``order_cards``, ``order_actions``.
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -31,6 +32,7 @@ from bot.store._db import MEMORY, Database
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
+from bot.store.orders import OrderTable
 from bot.store.outbox import OutboxTable
 from bot.store.problems import ProblemTable
 from bot.store.push import PushTable
@@ -52,6 +54,7 @@ class Store:
         self.state = StateTable(db)
         self.problems = ProblemTable(db)
         self.push = PushTable(db)
+        self.orders = OrderTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:

@@ -577,6 +577,18 @@ class FakeDiscord:
         data = {"custom_id": custom_id, "components": rows}
         return self._interact(5, guild, channel_id, _user(user), data)
 
+    def click_button(
+        self, guild: Guild, message: Message, user: Member | User, custom_id: str
+    ) -> Interaction:
+        """A person clicks a button (type 3, component type 2) on ``message``."""
+        known = [
+            c.get("custom_id") for row in message.components for c in (row.get("components") or [])
+        ]
+        assert custom_id in known, f"no button {custom_id!r} on the message: {known}"
+        data = {"custom_id": custom_id, "component_type": 2}
+        record = self._interact(3, guild, message.channel_id, _user(user), data, message=message)
+        return record
+
     def _resolve(self, guild: Guild, options: Sequence[JSON]) -> JSON:
         resolved: dict[str, JSON] = {}
         for option in _walk_options(options):
@@ -595,7 +607,14 @@ class FakeDiscord:
         return resolved
 
     def _interact(
-        self, type_: int, guild: Guild, channel_id: int, user: User, data: JSON
+        self,
+        type_: int,
+        guild: Guild,
+        channel_id: int,
+        user: User,
+        data: JSON,
+        *,
+        message: Message | None = None,
     ) -> Interaction:
         channel = self.channel(channel_id)
         member = guild.members[user.id]
@@ -610,9 +629,11 @@ class FakeDiscord:
             data=data,
         )
         self.interactions[record.id] = record
+        extra: JSON = {} if message is None else {"message": message.payload()}
         self.dispatch(
             "INTERACTION_CREATE",
             {
+                **extra,
                 "id": str(record.id),
                 "application_id": str(self.application_id),
                 "type": type_,

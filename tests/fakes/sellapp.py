@@ -35,6 +35,8 @@ from typing import Any, Literal, Self
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.sellapp_orders import OrdersFake
+
 MAX_CONTENT = 10_000
 DEFAULT_LIMIT = 15
 MAX_LIMIT = 100
@@ -127,7 +129,7 @@ class Delivery:
     time: float
 
 
-class FakeSellApp:
+class FakeSellApp(OrdersFake):
     """The fake. ``async with FakeSellApp() as fake: fake.url`` -> ``http://127.0.0.1:PORT/api``."""
 
     def __init__(self) -> None:
@@ -160,6 +162,7 @@ class FakeSellApp:
         """SellApp message id -> time.monotonic() when it was added (for latency)."""
         self._session: aiohttp.ClientSession | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._init_orders()  # orders, deliverables, customers, actions: sellapp_orders.py
 
     # ------------------------------------------------------------- lifecycle
 
@@ -176,6 +179,7 @@ class FakeSellApp:
         app.router.add_get("/api/v2/webhook-channels", self._list_webhooks)
         app.router.add_post("/api/v2/webhook-channels", self._create_webhook)
         app.router.add_delete("/api/v2/webhook-channels/{uuid}", self._delete_webhook)
+        self._order_routes(app)
         app.router.add_post("/_fake/tickets", self._control_ticket)
         app.router.add_post(r"/_fake/tickets/{id:\d+}/messages", self._control_message)
         app.router.add_get("/_fake/state", self._control_state)

@@ -1,0 +1,123 @@
+"""store.orders against a real SQLite file: roles, cards, and the action rows' life."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.store import Store
+from bot.store.orders import OrderAction, RecentlyDone
+
+GUILD = 1
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with await Store.open(tmp_path / "bridge.sqlite3") as opened:
+        yield opened
+
+
+async def test_orders_roles_add_remove_list_per_guild(store: Store) -> None:
+    assert await store.orders.add_role(GUILD, 5)
+    assert not await store.orders.add_role(GUILD, 5)
+    await store.orders.add_role(2, 6)
+    assert await store.orders.roles(GUILD) == {5}
+    assert await store.orders.remove_role(GUILD, 5)
+    assert not await store.orders.remove_role(GUILD, 5)
+    assert await store.orders.roles(GUILD) == set()
+
+
+async def test_a_card_intent_keeps_its_message_once_posted(store: Store) -> None:
+    await store.orders.record_card(
+        GUILD, 7, order_id="42", thread_id=70, message_id=None, status=None, now=1.0
+    )
+    posted = await store.orders.record_card(
+        GUILD, 7, order_id="42", thread_id=70, message_id=700, status="PAID", now=2.0
+    )
+    again = await store.orders.record_card(
+        GUILD, 7, order_id="42", thread_id=70, message_id=None, status=None, now=3.0
+    )
+    assert posted.message_id == again.message_id == 700
+    assert again.last_status == "PAID"
+
+
+async def test_unreadable_cards_of_open_tickets_come_due_sooner(store: Store) -> None:
+    for ticket_id, status in ((7, "OPEN"), (8, "OPEN"), (9, "CLOSED")):
+        await store.tickets.record(
+            GUILD, ticket_id, status=status, title="t", sellapp_updated_at=None, now=0.0
+        )
+    await store.orders.record_card(
+        GUILD, 7, order_id="42", thread_id=70, message_id=1, status=None, now=100.0
+    )
+    await store.orders.record_card(
+        GUILD, 8, order_id="43", thread_id=80, message_id=2, status="PAID", now=100.0
+    )
+    await store.orders.record_card(
+        GUILD, 9, order_id="44", thread_id=90, message_id=3, status=None, now=100.0
+    )
+    soon = await store.orders.cards_due(now=140.0, readable_after=300, unreadable_after=30)
+    assert [c.order_id for c in soon] == ["42"]
+    later = await store.orders.cards_due(now=500.0, readable_after=300, unreadable_after=30)
+    assert sorted(c.order_id for c in later) == ["42", "43"]
+
+
+async def test_a_proposal_never_confirmed_is_never_sent(store: Store) -> None:
+    action = await store.orders.propose(
+        GUILD,
+        7,
+        thread_id=70,
+        order_id="42",
+        kind="refund",
+        route="refunds",
+        body={"amount": "5.00"},
+        summary="a refund of 5.00 EUR",
+        actor_id=3,
+        now=1.0,
+    )
+    assert await store.orders.cancel(action.id, now=2.0)
+    assert await store.orders.claim(action.id, actor_id=3, now=3.0) is None
+    assert await store.orders.due(now=10.0) == []
+    assert await store.orders.for_ticket(GUILD, 7) == []
+
+
+async def test_each_proposal_gets_its_own_key_and_keeps_its_exact_body(store: Store) -> None:
+    kwargs = dict(
+        thread_id=70,
+        order_id="42",
+        kind="refund",
+        route="refunds",
+        summary="s",
+        actor_id=3,
+        now=1.0,
+    )
+    one = await store.orders.propose(GUILD, 7, body={"amount": "5.00"}, **kwargs)  # type: ignore[arg-type]
+    two = await store.orders.propose(GUILD, 7, body={}, **kwargs)  # type: ignore[arg-type]
+    assert one.idempotency_key != two.idempotency_key
+    assert one.payload == {"amount": "5.00"} and two.payload == {}
+
+
+async def test_a_second_click_after_the_first_finished_is_not_a_second_action(
+    store: Store,
+) -> None:
+    async def propose() -> OrderAction:
+        return await store.orders.propose(
+            GUILD,
+            7,
+            thread_id=70,
+            order_id="42",
+            kind="resend",
+            route="fulfillment-notifications",
+            body={},
+            summary="resent",
+            actor_id=3,
+            now=1.0,
+        )
+
+    first = await propose()
+    second = await propose()
+    assert await store.orders.claim(first.id, actor_id=3, now=2.0, done_since=0.0)
+    await store.orders.finish(first.id, "done", "1 notification(s) sent", now=3.0)
+    with pytest.raises(RecentlyDone):
+        await store.orders.claim(second.id, actor_id=4, now=4.0, done_since=0.0)
