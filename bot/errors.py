@@ -10,6 +10,9 @@ of :func:`bot.explain.explain`.
     │   │                            bot.links.sealing for SECRET_KEY; bot.store for a newer schema)
     │   └── DatabaseUnusable         DATABASE_PATH can't be created, opened or written
     │                                (bot.store._db at open)
+    ├── DatabaseBusy                 another process held the database too long at open
+    ├── BackupFailed                 `sellapp-bridge backup` made no checked copy
+    │                                (bot.store.backup)
     ├── SealError                    a stored key can't be sealed/opened, e.g. SECRET_KEY
     │                                changed (bot.links.sealing; bot.links reports it as the
     │                                link's problem)
@@ -55,6 +58,15 @@ class ConfigError(BridgeError):
 class DatabaseUnusable(ConfigError):
     """``DATABASE_PATH`` can't be used (its folder can't be created, the file can't be
     opened or written, it is not a database). The message names the path and the cause."""
+
+
+class DatabaseBusy(BridgeError):
+    """Another process held the database longer than the busy timeout at open. Not a
+    setting to fix: trying again later may work."""
+
+
+class BackupFailed(BridgeError):
+    """``sellapp-bridge backup`` could not make a checked copy; the message says why."""
 
 
 class SealError(BridgeError):

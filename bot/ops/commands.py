@@ -11,8 +11,6 @@ import base64
 import binascii
 import contextlib
 import logging
-import os
-import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from urllib.parse import urlencode
 import discord
 
 from bot.config import Settings
-from bot.errors import BridgeError, ConfigError
+from bot.errors import BackupFailed, BridgeError, ConfigError, DatabaseBusy
 from bot.explain import explain
 from bot.links import LinkConfig, Links
 from bot.ops.logs import setup_logging
@@ -32,10 +30,10 @@ from bot.permissions import missing_permissions, required_permissions
 from bot.runner import point_discord_at
 from bot.services import open_services, secret_registry
 from bot.store import Store
+from bot.store.backup import backup_database
 
 __all__ = [
     "INVITE_SCOPES",
-    "backup_database",
     "invite_url",
     "required_permissions",
     "run_backup",
@@ -163,8 +161,8 @@ async def run_check(
     say(True, "settings")
     try:
         store = await Store.open(settings.database_path)
-    except (ConfigError, sqlite3.Error, OSError) as exc:
-        say(False, f"database {settings.database_path}", _db_words(exc))
+    except (ConfigError, DatabaseBusy) as exc:
+        say(False, f"database {settings.database_path}", str(exc))
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
     try:
         version = await store.schema_version()
@@ -174,12 +172,6 @@ async def run_check(
     finally:
         await store.close()
     return EXIT_FAILED if say.failed else EXIT_OK
-
-
-def _db_words(exc: BaseException) -> str:
-    if isinstance(exc, ConfigError):
-        return str(exc)
-    return f"can't be opened ({type(exc).__name__}: {exc})"
 
 
 async def _check_discord_and_links(settings: Settings, links: Links, say: _Printer) -> None:
@@ -272,39 +264,6 @@ async def _discord_client(
 # --- backup -------------------------------------------------------------------------------
 
 
-def backup_database(source: Path, target: Path) -> int:
-    """Copy the live database at ``source`` to ``target`` with SQLite's online backup.
-
-    One backup step under one read transaction: a consistent snapshot even while the bot
-    writes (WAL: the bot is never blocked). Written to a temporary file, checked, switched
-    to a single self-contained file (no -wal) and renamed into place. Returns the schema
-    version of the copy.
-    """
-    if not source.is_file():
-        raise FileNotFoundError(f"no database at {source}")
-    partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=rw", uri=True, timeout=10)
-    try:
-        dst = sqlite3.connect(partial)
-        try:
-            src.backup(dst)
-            dst.execute("PRAGMA journal_mode = DELETE")
-            verdict = dst.execute("PRAGMA integrity_check").fetchone()[0]
-            if verdict != "ok":
-                raise sqlite3.DatabaseError(f"the copy failed its integrity check: {verdict}")
-            version = int(dst.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            dst.close()
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    finally:
-        src.close()
-    os.replace(partial, target)
-    return version
-
-
 def _default_name() -> str:
     return f"bridge-{datetime.now(UTC):%Y%m%d-%H%M%S}.sqlite3"
 
@@ -322,7 +281,7 @@ def run_backup(settings: Settings, path: str, *, force: bool = False) -> int:
         return EXIT_FAILED
     try:
         version = backup_database(source, target)
-    except (OSError, sqlite3.Error) as exc:
+    except BackupFailed as exc:
         print(f"sellapp-bridge: backup failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"backed up {source} to {target} (schema version {version})")

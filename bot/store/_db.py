@@ -35,7 +35,7 @@ from typing import Any, Final
 
 import aiosqlite
 
-from bot.errors import DatabaseUnusable
+from bot.errors import DatabaseBusy, DatabaseUnusable
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class Database:
         try:
             return await cls._connect(target)
         except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, sqlite3.Error) and _busy(exc):
-                raise  # another process holds it: not a setting to fix
+            if isinstance(exc, sqlite3.Error) and _busy(exc):  # not a setting to fix
+                raise DatabaseBusy(f"the database {target} is busy: {exc}") from None
             raise DatabaseUnusable(
                 f"cannot open the database {target}: {_sqlite_words(exc, target)}"
             ) from None

@@ -23,6 +23,7 @@ from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.ops import commands as ops
 from bot.store import Store, load_migrations
+from bot.store.backup import backup_database
 from tests.fakes.discord import FakeDiscord, Guild, Overwrite, Perm
 from tests.fakes.sellapp import FakeSellApp
 
@@ -309,7 +310,7 @@ async def test_backup_during_writes_is_consistent_and_matches(tmp_path: Path) ->
     copies = []
     for index in range(3):
         target = tmp_path / f"copy{index}.sqlite3"
-        await asyncio.to_thread(ops.backup_database, source, target)
+        await asyncio.to_thread(backup_database, source, target)
         copies.append(target)
     stop.set()
     written = await task
@@ -327,7 +328,7 @@ async def test_backup_during_writes_is_consistent_and_matches(tmp_path: Path) ->
         assert meta is None or int(meta[0]) in (tickets, tickets - 1)
     # Quiet now: a fresh copy holds exactly what the live database holds.
     final = tmp_path / "final.sqlite3"
-    ops.backup_database(source, final)
+    backup_database(source, final)
     await store.close()
     assert dump(final) == dump(source)
     reopened = await Store.open(final)

@@ -17,7 +17,6 @@ import pytest
 from pydantic import SecretStr
 
 from bot.links import LinkConfig
-from bot.ops.commands import backup_database
 from bot.outbound.engine import (
     ATTACHMENTS_LINE,
     DELETE_WARNING,
@@ -39,6 +38,7 @@ from bot.outbound.engine import (
 )
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
+from bot.store.backup import backup_database
 from bot.store.records import Ticket
 from tests.fakes.sellapp import FakeSellApp
 
