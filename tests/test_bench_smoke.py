@@ -18,10 +18,10 @@ def test_quick_bench_runs_every_benchmark_without_writing_results() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=240,  # a guard against a hang, not a speed check: the machine is shared
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for number in range(1, 7):
+    for number in range(1, 8):
         assert f"## {number}. " in done.stdout, f"benchmark {number} printed nothing"
     assert (RESULTS.stat().st_mtime_ns if RESULTS.exists() else None) == before

@@ -113,7 +113,7 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/gateway", self.gateway.handle)
         self._rest.register(app)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -183,7 +183,7 @@ class FakeSellApp(OrdersFake):
         app.router.add_post("/_fake/tickets", self._control_ticket)
         app.router.add_post(r"/_fake/tickets/{id:\d+}/messages", self._control_message)
         app.router.add_get("/_fake/state", self._control_state)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
