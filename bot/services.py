@@ -36,7 +36,14 @@ def secret_registry(settings: Settings) -> SecretRegistry:
     """A registry holding every secret of ``settings``, so no log line can show one."""
     secrets = SecretRegistry()
     secrets.add(
-        *secret_values([settings.discord_token, settings.sellapp_api_key, settings.secret_key])
+        *secret_values(
+            [
+                settings.discord_token,
+                settings.sellapp_api_key,
+                settings.secret_key,
+                settings.sellapp_webhook_secret,
+            ]
+        )
     )
     return secrets
 

@@ -465,11 +465,20 @@ class InboundSync:
     ) -> CycleReport:
         """A push hint said ``ticket`` has news: the cycle's own rule for it, as if it
         were due now (an unknown ticket is read like a new one). Before the guild's first
-        cycle has finished, nothing: that cycle reads everything anyway."""
+        cycle has finished, nothing: that cycle reads everything anyway.
+
+        A ticket whose failing step backs off waits out its backoff, as in a cycle (the
+        hint made it due, so the first cycle after the backoff reads it); its problems are
+        recorded and logged once, as a cycle does."""
         report = CycleReport(tickets_listed=1)
         if not await self._store.state.first_link_done(guild_id):
             return report
+        before = [p for p in await self._store.problems.all(guild_id) if p.ticket_id == ticket.id]
+        if any(p.kind in BACKS_OFF and p.retry_at > self._clock() for p in before):
+            return report
         job = await self._job(guild_id, channel_id, source, interval, report, sweep=sweep)
+        if ticket.unknown_status is not None:
+            job.seen.append(unknown_status(ticket))
         decision = decide(
             ticket,
             await self._store.tickets.get(guild_id, ticket.id),
@@ -479,6 +488,13 @@ class InboundSync:
         )
         if not decision.idle:
             await self._apply_one(job, decision)
+        await self._settle_problems(
+            job,
+            before,
+            lambda ticket_id, kind: (
+                ticket_id == ticket.id and (kind in LISTING_KINDS or ticket_id in job.worked)
+            ),
+        )
         return report
 
     async def _apply(self, job: _Job, decision: Decision) -> None:

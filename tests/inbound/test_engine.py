@@ -693,6 +693,33 @@ async def test_a_ticket_whose_archive_is_refused_backs_off_and_is_logged_once(
     assert len(problem_lines(caplog, "resolved")) == 1
 
 
+async def test_push_hints_wait_out_a_backed_off_ticket_and_record_its_problem(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review: a hinted read ignored the backoff (every customer message hit Discord's
+    refusal again) and never recorded or logged what failed."""
+    caplog.set_level("INFO", logger="bot.inbound.engine")
+    tid = world.ticket(messages=["hi"])
+    await world.cycle()
+    thread = world.threads.thread_of(tid)
+    world.threads.refuse_closing(thread.id)
+    world.fake.set_ticket_status(STORE, tid, "CLOSED")
+    ticket = await world.client.get_ticket(tid)
+
+    for _ in range(5):
+        await world.engine.sync_hinted(GUILD, CHANNEL, world.client, ticket, interval=INTERVAL)
+    assert len(world.threads.set_closed_calls) == 1  # tried once, then backing off
+    [problem] = await world.store.problems.all(GUILD)
+    assert (problem.ticket_id, problem.kind) == (tid, "discord_refused")
+    assert len(problem_lines(caplog, "refused to archive")) == 1
+
+    world.threads.refused_closing.clear()
+    world.clock.advance(problem.retry_at - world.clock())
+    await world.engine.sync_hinted(GUILD, CHANNEL, world.client, ticket, interval=INTERVAL)
+    assert thread.archived
+    assert await world.store.problems.all(GUILD) == []
+
+
 async def test_a_resync_by_hand_retries_a_backed_off_ticket_at_once(world: World) -> None:
     tid = world.ticket(messages=["hi"])
     await world.cycle()
