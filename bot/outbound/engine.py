@@ -437,6 +437,8 @@ class OutboundRelay:
                 now=self._clock(),
                 look_first=True,
                 typed_at=typed_at,
+                # A ⏳ of an earlier run is still on it: taken off with the final reaction.
+                waiting_shown=WAITING in message.our_reactions,
             )
             if entry is None:
                 return Ignore("already queued")
@@ -463,6 +465,8 @@ class OutboundRelay:
             now=self._clock(),
             typed_at=typed_at,
         )
+        if WAITING in message.our_reactions:  # a ⏳ an earlier run left beside ✅ or ❌
+            await self._unreact(message.channel_id, message.message_id, WAITING)
         log.info(
             "guild %s: ticket %s: message %s shows it was %s before; not sent again",
             *where,

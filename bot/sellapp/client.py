@@ -155,7 +155,6 @@ _ERRORS: Final[dict[int, tuple[type[SellAppError], str]]] = {
     401: (SellAppAuthError, "SellApp refused the API key"),
     403: (SellAppAuthError, "The API key has no access to this store"),
     404: (SellAppNotFound, "Not found"),
-    409: (SellAppInProgress, "SellApp is still working on this request"),
 }
 
 
@@ -434,15 +433,27 @@ class SellAppClient:
         if not idempotency_key:
             raise ValueError("an order action needs an idempotency key")
         template = f"/v2/orders/{{id}}/{action}"
-        answer = await self._request(
-            "POST",
-            template,
-            f"/v2/orders/{_segment(order_id)}/{action}",
-            json=dict(body),
-            headers={"Idempotency-Key": idempotency_key},
-            retry_safe=True,
-            ok=(200, 201, 202),
-        )
+        try:
+            answer = await self._request(
+                "POST",
+                template,
+                f"/v2/orders/{_segment(order_id)}/{action}",
+                json=dict(body),
+                headers={"Idempotency-Key": idempotency_key},
+                retry_safe=True,
+                ok=(200, 201, 202),
+            )
+        except SellAppBadRequest as exc:
+            # 409 means "in progress" only under an idempotency key; elsewhere (a reply
+            # POST) it stays a refusal, as SellApp documents nothing else for it.
+            if exc.status != 409:
+                raise
+            raise SellAppInProgress(
+                "SellApp is still working on this request",
+                endpoint=exc.endpoint,
+                status=409,
+                request_id=exc.request_id,
+            ) from None
         return ActionAnswer.from_body(answer)
 
     # --------------------------------------------------------------- internals

@@ -910,6 +910,42 @@ async def test_empty_database_reads_the_whole_thread_without_resending(world: Wo
     assert world.posts() == 5
 
 
+async def test_a_reply_answered_409_is_refused_not_retried_forever(world: World) -> None:
+    """Review: once order actions mapped every 409 to "in progress, retry", a reply POST
+    answered 409 was looked for and retried for good instead of refused with ❌."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    world.fake.fail(path=REPLY_PATH, method="POST", status=409, times=None)
+    message = await relay(world, engine, ticket, "Conflicted")
+    await deliver(engine)
+    assert world.feedback.on(message) == {"❌"}
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.store_replies(ticket) == []
+    assert len(world.fake.requests_to("POST", REPLY_PATH)) == 1
+
+
+async def test_hourglass_shown_before_the_database_was_lost_is_taken_off(world: World) -> None:
+    """Review: a reply read back from history with our ⏳ was queued as if no ⏳ was on
+    it, so after delivery it showed ⏳ and ✅ together for good."""
+    engine = world.engine()
+    ticket = await world.ticket(thread=1)
+    world.fake.fail(path=REPLY_PATH, method="POST", times=None)
+    message = await relay(world, engine, ticket, "Sent while SellApp was down.")
+    await deliver(engine)
+    assert world.feedback.on(message) == {"⏳"}
+
+    engine = await restore(world, None)
+    world.fake.clear_faults()
+    ticket = await mapped_again(world, ticket)
+    await engine.accept(
+        history(message, *world.feedback.on(message)), ticket, link(), from_history=True
+    )
+    await deliver(engine)
+    assert world.store_replies(ticket) == ["Sent while SellApp was down."]
+    assert world.feedback.on(message) == {"✅"}
+
+
 async def test_reply_refused_before_a_restore_is_not_sent_after_it(world: World) -> None:
     engine = world.engine()
     ticket = await world.ticket(thread=1)
