@@ -13,7 +13,7 @@ import yarl
 
 from bot.app import BridgeBot
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DatabaseBusy
 from bot.ops import metrics
 from bot.ops.health import GatewayWatch, HealthChecks, HealthServer
 from bot.ops.logs import SecretRegistry, setup_logging
@@ -56,6 +56,9 @@ def run_bot(settings: Settings) -> int:
     except ConfigError as exc:  # e.g. DATABASE_PATH can't be used (bot.store.Store.open)
         print(f"sellapp-bridge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseBusy as exc:  # another process holds it: worth a restart, not a setting
+        print(f"sellapp-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 class CannotRun(Exception):

@@ -603,8 +603,14 @@ class InboundSync:
             log.info("guild %s: ticket %s -> new thread %s", job.guild_id, ticket.id, thread_id)
         await self._store.tickets.set_thread(job.guild_id, ticket.id, thread_id, now=self._clock())
         if self._on_new_thread is not None:
-            # e.g. the order card (cogs/orders.py); it must not hold up the poll.
-            await self._on_new_thread(job.guild_id, ticket, thread_id)
+            # e.g. the order card (cogs/orders.py): extra, so its failure must not stop
+            # the ticket's messages (the thread is recorded; /ticket order posts a card).
+            try:
+                await self._on_new_thread(job.guild_id, ticket, thread_id)
+            except Exception:
+                log.exception(
+                    "guild %s: ticket %s: the new-thread hook failed", job.guild_id, ticket.id
+                )
         return thread_id, created
 
     async def _holding(self, guild_id: int) -> set[int]:

@@ -1,7 +1,8 @@
 """Push, done: registering each guild's webhook channel at SellApp, and turning accepted
 deliveries into hinted reads.
 
-One :class:`PushHub` per process (built by ``bot.runner`` when ``PUBLIC_URL`` is set).
+One :class:`PushHub` per process (built by ``bot.services.open_services`` when
+``PUBLIC_URL`` is set).
 The listener (:mod:`bot.push.listener`) calls :meth:`PushHub.accept`, which answers at
 once: it checks the delivery (:mod:`bot.push.engine`), marks the ticket due in the store
 (so a crash right after loses nothing: the next poll reads it) and schedules the read in

@@ -340,6 +340,14 @@ class SellAppClient:
                 "GET", "/v2/webhook-channels", params={"page": page_no, "limit": MAX_LIMIT}
             )
             page = parse_page(body, _CHANNEL, endpoint)
+            if page.problems:
+                # A channel we can't read may be ours: creating another would double
+                # every delivery. Better to say so and keep polling.
+                why = page.problems[0].reason
+                raise SellAppProtocolError(
+                    f"SellApp sent a webhook channel the bridge can't read ({why})",
+                    endpoint=endpoint,
+                )
             found.extend(page.items)
             if not page.items or page.current_page >= page.last_page or page_no >= 100:
                 return found

@@ -1,4 +1,4 @@
-"""Orders: ``order_roles``, ``order_cards`` and ``order_actions`` (migration 0002).
+"""Orders: ``order_roles``, ``order_cards`` and ``order_actions`` (migration 0008).
 
 An action's life: :meth:`OrderTable.propose` (key and exact body, ``proposed``) ->
 :meth:`OrderTable.claim` (``sending``, committed before the request; at most one action of

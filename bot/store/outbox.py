@@ -257,12 +257,15 @@ class OutboxTable:
 
     async def withdraw_reply(self, entry_id: int, reason: str) -> bool:
         """Take back a reply no attempt has been made to send (queued, or waiting without
-        an attempt). False if it may already be on its way: then it can't be withdrawn."""
+        an attempt). False if it may already be on its way: then it can't be withdrawn.
+        A reply to be looked for first (read back after a restore) may be at SellApp
+        already, so it can't be withdrawn either."""
         async with self._db.transaction() as db:
             count = await changed(
                 db,
                 "UPDATE outbox SET state = 'refused', last_error = ?"
-                " WHERE id = ? AND attempts = 0 AND state IN ('queued', 'waiting')",
+                " WHERE id = ? AND attempts = 0 AND look_first = 0"
+                " AND state IN ('queued', 'waiting')",
                 (reason, entry_id),
             )
         return count > 0

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import WebhooksForbidden, WebhookUrlRefused
+from bot.errors import SellAppProtocolError, WebhooksForbidden, WebhookUrlRefused
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import FakeSellApp
@@ -57,6 +57,19 @@ async def test_webhook_channels_are_listed_created_and_deleted(client: SellAppCl
     await client.delete_webhook_channel(made.id)
     await client.delete_webhook_channel(made.id)  # already gone: still fine
     assert await client.list_webhook_channels() == []
+
+
+async def test_an_unreadable_webhook_channel_is_an_error_not_a_reason_to_add_another(
+    fake: FakeSellApp, client: SellAppClient
+) -> None:
+    """Review: read item by item, an unreadable channel (maybe ours) was left out, so the
+    hub created another one at every start and SellApp delivered each message twice."""
+    made = await client.create_webhook_channel(
+        "http://127.0.0.1:1/sellapp/webhook/t", ("ticket_message.created",), "bridge"
+    )
+    fake._store(STORE).webhooks[made.id]["url"] = None  # a shape the bridge can't read
+    with pytest.raises(SellAppProtocolError, match="can't read"):
+        await client.list_webhook_channels()
 
 
 async def test_a_duplicate_url_is_refused_like_sellapp_does(client: SellAppClient) -> None:

@@ -745,3 +745,38 @@ async def test_ticket_problems_survive_a_restart_and_go_with_forgotten_tickets(
         assert await store.problems.all(GUILD) == [again]
         await store.links.delete(GUILD, forget_tickets=True)  # /sellapp disconnect
         assert await store.problems.all(GUILD) == []
+
+
+async def test_a_reply_to_look_for_first_cannot_be_withdrawn(store: Store) -> None:
+    """Review: after a restore a reply read back from history may be at SellApp already;
+    deleting it in Discord must not report it as 'not sent to the customer'."""
+    await add_ticket(store, 1)
+    entry = await store.outbox.enqueue(
+        GUILD,
+        1,
+        channel_id=5,
+        discord_message_id=901,
+        author_id=1,
+        content="x",
+        now=NOW,
+        look_first=True,
+    )
+    assert entry is not None
+    assert not await store.outbox.withdraw_reply(entry.id, "deleted")
+    plain = await store.outbox.enqueue(
+        GUILD, 1, channel_id=5, discord_message_id=902, author_id=1, content="y", now=NOW
+    )
+    assert plain is not None
+    assert await store.outbox.withdraw_reply(plain.id, "deleted")
+
+
+async def test_forgetting_tickets_forgets_their_order_cards(store: Store) -> None:
+    """Review: a forgotten ticket's card row stayed, so the next store's ticket with the
+    same number never got its own card and showed the old order."""
+    await add_ticket(store, 1)
+    await store.orders.record_card(
+        GUILD, 1, order_id="9001", thread_id=5, message_id=77, status="PAID", now=NOW
+    )
+    assert await store.orders.card(GUILD, 1) is not None
+    await store.links.delete(GUILD, forget_tickets=True)
+    assert await store.orders.card(GUILD, 1) is None

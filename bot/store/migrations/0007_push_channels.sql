@@ -1,4 +1,4 @@
--- 0002: push (SellApp webhook channels), one row per guild that registered or tried to.
+-- 0007: push (SellApp webhook channels), one row per guild that registered or tried to.
 -- `token` is the unguessable path segment of the guild's webhook URL (never logged).
 CREATE TABLE IF NOT EXISTS push_channels (
     guild_id       INTEGER PRIMARY KEY,
