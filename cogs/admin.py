@@ -29,6 +29,7 @@ from bot.links.connect import (
 from bot.links.status import bridge_state, replies_on_their_way
 from bot.permissions import missing_permissions
 from bot.push.engine import push_state_off
+from bot.replies.signature import check_signature, signature_words
 from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:
@@ -344,6 +345,29 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             )
         await interaction.response.send_message(text, ephemeral=True)
 
+    # -- reply tools (issue 17) -------------------------------------------------------------
+
+    @app_commands.command(name="signature", description="End every relayed reply with a line")
+    @app_commands.describe(
+        template="e.g. — {staff.name}, {store} support; 'off' (the default): no signature"
+    )
+    async def signature(
+        self, interaction: discord.Interaction, template: app_commands.Range[str, 1, 200]
+    ) -> None:
+        guild_id = self._guild(interaction)
+        value = template.strip()
+        if value.lower() == "off":
+            await self.services.store.replytools.set_signature(guild_id, None, now=time.time())
+            log.info("guild %s: signature off", guild_id)
+            await interaction.response.send_message(signature_words(None), ephemeral=True)
+            return
+        problem = check_signature(value)
+        if problem is not None:
+            raise NotAllowed(problem)
+        await self.services.store.replytools.set_signature(guild_id, value, now=time.time())
+        log.info("guild %s: signature set", guild_id)
+        await interaction.response.send_message(signature_words(value), ephemeral=True)
+
     # -- status -----------------------------------------------------------------------------
 
     @app_commands.command(name="status", description="How the bridge is doing in this server")
@@ -396,6 +420,8 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         push = self.services.push
         push_words = (await push.status(guild_id)).words if push else push_state_off().words
         embed.add_field(name="Push", value=push_words[:1024], inline=False)
+        signature = await store.replytools.signature(guild_id)
+        embed.add_field(name="Signature", value=signature_words(signature), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -35,6 +35,9 @@ from discord.ext import commands
 from bot.links import LinkConfig
 from bot.outbound.discord_edge import DiscordFeedback
 from bot.outbound.engine import Attachment, OutboundRelay, Relay, ReplyTarget, StaffMessage
+from bot.replies.posts import read_post
+from bot.replies.signature import signature_facts
+from bot.replies.template import fill
 from bot.store.records import Ticket
 
 if TYPE_CHECKING:
@@ -91,8 +94,23 @@ class _Members:
         return self.found[key]
 
 
-def staff_message(message: discord.Message, member: discord.Member | None) -> StaffMessage:
-    """The plain facts :func:`bot.outbound.engine.classify` needs."""
+def staff_message(
+    message: discord.Message, member: discord.Member | None, *, me: int | None = None
+) -> StaffMessage:
+    """The plain facts :func:`bot.outbound.engine.classify` needs. ``me``: this bot's id;
+    a snippet reply it posted for a staff member (:mod:`bot.replies.posts`) is theirs."""
+    post = read_post(message.content) if me is not None and message.author.id == me else None
+    if post is not None:
+        return StaffMessage(
+            guild_id=message.guild.id if message.guild else 0,
+            channel_id=message.channel.id,
+            message_id=message.id,
+            author_id=post.staff_id,
+            content=post.text,
+            posted_for=True,
+            typed_at=message.created_at.timestamp(),
+            our_reactions=frozenset(str(r.emoji) for r in message.reactions if r.me),
+        )
     return StaffMessage(
         guild_id=message.guild.id if message.guild else 0,
         channel_id=message.channel.id,
@@ -122,6 +140,7 @@ class Outbound(commands.Cog):
             DiscordFeedback(bot, bot.pacer),
             self._client_for,
             retry_first=self._retry,
+            signer=self._signature,
         )
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -152,6 +171,26 @@ class Outbound(commands.Cog):
         if link is None or not link.runnable or link.paused:
             return None
         return self.services.links.client_for(link)
+
+    async def _signature(self, message: StaffMessage, ticket: Ticket) -> str | None:
+        """The guild's signature filled in for this reply (None: off)."""
+        template = await self.services.store.replytools.signature(ticket.guild_id)
+        if template is None:
+            return None
+        link = await self.services.links.get(ticket.guild_id)
+        guild = self.bot.get_guild(ticket.guild_id)
+        member = guild.get_member(message.author_id) if guild else None
+        name = member.display_name if member else None
+        if name is None:
+            user = self.bot.get_user(message.author_id)
+            name = user.display_name if user else None
+        facts = signature_facts(
+            staff_name=name,
+            store=link.store_slug if link else None,
+            ticket_id=ticket.ticket_id,
+            ticket_title=ticket.title,
+        )
+        return fill(template, facts).text
 
     def wake(self) -> None:
         """Deliver now (e.g. after a guild is resumed)."""
@@ -280,8 +319,9 @@ class Outbound(commands.Cog):
     ) -> None:
         if message.guild is None or message.guild.id != ticket.guild_id:
             return
+        me = self.bot.user.id if self.bot.user else None
         verdict = await self.engine.accept(
-            staff_message(message, await members.of(message)),
+            staff_message(message, await members.of(message), me=me),
             ticket,
             link,
             from_history=from_history,

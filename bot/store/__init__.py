@@ -11,6 +11,7 @@ class a concern, each the only writer of its tables:
 - ``store.state`` (:mod:`bot.store.state`): ``poll_state``, ``thread_progress``, ``meta``.
 - ``store.problems`` (:mod:`bot.store.problems`): ``ticket_problems``.
 - ``store.push`` (:mod:`bot.store.push`): ``push_channels``.
+- ``store.replytools`` (:mod:`bot.store.replytools`): ``snippets``, ``signatures``.
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -34,6 +35,7 @@ from bot.store.messages import MessageTable
 from bot.store.outbox import OutboxTable
 from bot.store.problems import ProblemTable
 from bot.store.push import PushTable
+from bot.store.replytools import ReplyToolsTable
 from bot.store.state import StateTable
 from bot.store.tickets import TicketTable
 
@@ -52,6 +54,7 @@ class Store:
         self.state = StateTable(db)
         self.problems = ProblemTable(db)
         self.push = PushTable(db)
+        self.replytools = ReplyToolsTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:

@@ -43,19 +43,21 @@ class OutboxTable:
         now: float,
         look_first: bool = False,
         typed_at: float | None = None,
+        signature: str | None = None,
     ) -> OutboxEntry | None:
         """Queue a staff reply; None if this Discord message was already queued. Also moves
         the thread's mark (see ``StateTable.set_last_seen_discord_message``) in the same
         commit: one write on the path from a staff message to SellApp, not two.
 
         ``look_first``: SellApp may have it already (read back from history), so it is
-        looked for there before its first send; ``typed_at`` is when it was typed."""
+        looked for there before its first send; ``typed_at`` is when it was typed;
+        ``signature``: the filled-in signature ``content`` ends with (shown in the thread)."""
         async with self._db.transaction() as db:
             row = await one(
                 db,
                 "INSERT INTO outbox (guild_id, ticket_id, channel_id, discord_message_id,"
-                " author_id, content, next_attempt_at, created_at, look_first, typed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " author_id, content, next_attempt_at, created_at, look_first, typed_at,"
+                " signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (discord_message_id) DO NOTHING RETURNING *",
                 (
                     guild_id,
@@ -68,6 +70,7 @@ class OutboxTable:
                     now,
                     int(look_first),
                     typed_at,
+                    signature,
                 ),
             )
             await mark_seen(db, channel_id, discord_message_id)

@@ -117,6 +117,8 @@ class OutboxEntry:
     """Look for it at SellApp before the first send (it may be there already)."""
     typed_at: float | None = None
     """When the staff message was typed, if it was queued later (read from history)."""
+    signature: str | None = None
+    """The filled-in signature that ends ``content`` (None: sent unsigned)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,3 +172,15 @@ class PushChannel:
 
     def __repr__(self) -> str:
         return f"PushChannel(guild_id={self.guild_id}, channel_id={self.channel_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A saved reply of a guild (``/snippet``); ``body`` is a template."""
+
+    guild_id: int
+    name: str
+    body: str
+    updated_by: int
+    created_at: float
+    updated_at: float
