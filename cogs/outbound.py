@@ -173,16 +173,19 @@ class Outbound(commands.Cog):
         return self.services.links.client_for(link)
 
     async def _signature(self, message: StaffMessage, ticket: Ticket) -> str | None:
-        """The guild's signature filled in for this reply (None: off)."""
+        return await self.signature_for(message.author_id, ticket)
+
+    async def signature_for(self, author_id: int, ticket: Ticket) -> str | None:
+        """The guild's signature filled in for a reply of ``author_id`` (None: off)."""
         template = await self.services.store.replytools.signature(ticket.guild_id)
         if template is None:
             return None
         link = await self.services.links.get(ticket.guild_id)
         guild = self.bot.get_guild(ticket.guild_id)
-        member = guild.get_member(message.author_id) if guild else None
+        member = guild.get_member(author_id) if guild else None
         name = member.display_name if member else None
         if name is None:
-            user = self.bot.get_user(message.author_id)
+            user = self.bot.get_user(author_id)
             name = user.display_name if user else None
         facts = signature_facts(
             staff_name=name,
@@ -191,6 +194,24 @@ class Outbound(commands.Cog):
             ticket_title=ticket.title,
         )
         return fill(template, facts).text
+
+    async def accept_posted(
+        self, message: discord.Message, ticket: Ticket, link: LinkConfig
+    ) -> bool:
+        """A snippet reply the bot just posted for a staff member (``/reply``): queue it
+        like a typed reply (the live listener skips our own posts). True if queued."""
+        me = self.bot.user.id if self.bot.user else None
+        try:
+            verdict = await self.engine.accept(staff_message(message, None, me=me), ticket, link)
+        except Exception:
+            # Posted but not queued: the thread is read again (from history, looking at
+            # SellApp first) until it is, so the reply is neither lost nor sent twice.
+            self._dirty.add(message.channel.id)
+            self._intake.put_nowait(_WAKE)
+            raise
+        if isinstance(verdict, Relay):
+            self._wake.set()
+        return isinstance(verdict, Relay)
 
     def wake(self) -> None:
         """Deliver now (e.g. after a guild is resumed)."""
