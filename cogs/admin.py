@@ -7,9 +7,10 @@ time in case a server's override opens them up.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -30,6 +31,10 @@ from bot.links.status import bridge_state, replies_on_their_way
 from bot.permissions import missing_permissions
 from bot.push.engine import push_state_off
 from bot.replies.signature import check_signature, signature_words
+from bot.stats.chart import chart_png, scale_words
+from bot.stats.compute import compute as compute_stats
+from bot.stats.report import to_csv
+from bot.stats.report import words as stats_words
 from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:
@@ -367,6 +372,30 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         await self.services.store.replytools.set_signature(guild_id, value, now=time.time())
         log.info("guild %s: signature set", guild_id)
         await interaction.response.send_message(signature_words(value), ephemeral=True)
+
+    @app_commands.command(name="stats", description="How support is doing: tickets, response times")
+    @app_commands.describe(
+        days="The last 7, 30 or 90 days", export="Also attach the numbers as CSV"
+    )
+    async def stats(
+        self,
+        interaction: discord.Interaction,
+        days: Literal[7, 30, 90] = 7,
+        export: bool = False,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        history = await self.services.store.stats.history(guild_id)
+        # Hooks (issue 17): support hours (triage) and products / order actions (orders)
+        # are built in parallel; pass them here once they exist. None: not recorded.
+        found = compute_stats(history, now=time.time(), days=days, hours=None)
+        files = [discord.File(io.BytesIO(chart_png(found)), filename=f"stats-{days}d.png")]
+        if export:
+            data = to_csv(found).encode()
+            files.append(discord.File(io.BytesIO(data), filename=f"stats-{days}d.csv"))
+        log.info("guild %s: stats for %d days shown", guild_id, days)
+        text = f"{stats_words(found)}\n{scale_words(found)}"
+        await interaction.followup.send(text[:2000], files=files, ephemeral=True)
 
     # -- status -----------------------------------------------------------------------------
 

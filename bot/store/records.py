@@ -184,3 +184,42 @@ class Snippet:
     updated_by: int
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTimes:
+    """When a ticket was opened at SellApp (None: unknown) and first recorded here."""
+
+    ticket_id: int
+    opened_at: float | None
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """A close or reopen the bridge saw (``ticket_events``)."""
+
+    ticket_id: int
+    kind: Literal["closed", "reopened"]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTimes:
+    """A staff reply through the bridge: who, when typed, and how it ended."""
+
+    ticket_id: int
+    author_id: int
+    at: float
+    state: OutboxState
+
+
+@dataclass(frozen=True, slots=True)
+class StatsHistory:
+    """Everything ``/sellapp stats`` is computed from, for one guild."""
+
+    records_start: float | None
+    """When the bridge's records of this guild start (None: it has none)."""
+    tickets: tuple[TicketTimes, ...]
+    events: tuple[TicketEvent, ...]
+    replies: tuple[ReplyTimes, ...]

@@ -148,3 +148,26 @@ async def test_signature_set_shown_in_status_and_off_again(sim: Sim) -> None:
     off = await sim.admin.slash(sim.lobby, "sellapp signature", template="off")
     assert said(off) == ["Off: replies go out in the store's voice, unsigned."]
     assert await sim.store.replytools.signature(sim.guild.id) is None
+
+
+async def test_stats_answers_with_a_png_chart_and_the_csv_on_export(sim: Sim) -> None:
+    await sim.link()
+    await open_thread(sim)
+
+    result = await sim.admin.slash(sim.lobby, "sellapp stats", days=30, export=True)
+
+    assert result.ephemeral
+    answer = result.response
+    assert answer is not None
+    assert answer.content.startswith("**Last 30 days**")
+    assert "Tickets: **1** opened, **0** closed" in answer.content
+    names = sorted(a.filename for a in answer.attachments)
+    assert names == ["stats-30d.csv", "stats-30d.png"]
+    png = next(a for a in answer.attachments if a.filename.endswith(".png"))
+    assert (await png.read())[:8] == b"\x89PNG\r\n\x1a\n"
+    table = await next(a for a in answer.attachments if a.filename.endswith(".csv")).read()
+    assert b"tickets,opened,1" in table
+
+    plain = await sim.admin.slash(sim.lobby, "sellapp stats")
+    assert plain.response is not None
+    assert [a.filename for a in plain.response.attachments] == ["stats-7d.png"]
