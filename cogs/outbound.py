@@ -95,10 +95,15 @@ class _Members:
 
 
 def staff_message(
-    message: discord.Message, member: discord.Member | None, *, me: int | None = None
+    message: discord.Message,
+    member: discord.Member | None,
+    *,
+    me: int | None = None,
+    posted_by: str | None = None,
 ) -> StaffMessage:
     """The plain facts :func:`bot.outbound.engine.classify` needs. ``me``: this bot's id;
-    a snippet reply it posted for a staff member (:mod:`bot.replies.posts`) is theirs."""
+    a snippet reply it posted for a staff member (:mod:`bot.replies.posts`) is theirs
+    (``posted_by``: their name, when known)."""
     post = read_post(message.content) if me is not None and message.author.id == me else None
     if post is not None:
         return StaffMessage(
@@ -107,6 +112,7 @@ def staff_message(
             message_id=message.id,
             author_id=post.staff_id,
             content=post.text,
+            author_name=posted_by,
             posted_for=True,
             typed_at=message.created_at.timestamp(),
             our_reactions=frozenset(str(r.emoji) for r in message.reactions if r.me),
@@ -122,6 +128,7 @@ def staff_message(
         is_system=message.is_system(),
         author_role_ids=frozenset(r.id for r in member.roles) if member else frozenset(),
         author_manages_guild=bool(member and member.guild_permissions.manage_guild),
+        author_name=(member or message.author).display_name,
         attachments=tuple(Attachment(a.url, a.filename) for a in message.attachments),
         has_stickers=bool(message.stickers),
         has_embeds=bool(message.embeds),
@@ -173,20 +180,19 @@ class Outbound(commands.Cog):
         return self.services.links.client_for(link)
 
     async def _signature(self, message: StaffMessage, ticket: Ticket) -> str | None:
-        return await self.signature_for(message.author_id, ticket)
+        return await self.signature_for(message.author_id, ticket, name=message.author_name)
 
-    async def signature_for(self, author_id: int, ticket: Ticket) -> str | None:
-        """The guild's signature filled in for a reply of ``author_id`` (None: off)."""
+    async def signature_for(
+        self, author_id: int, ticket: Ticket, *, name: str | None
+    ) -> str | None:
+        """The guild's signature filled in for a reply of ``author_id`` (None: off).
+        ``name``: how they show in the server, if known; else they are looked up."""
         template = await self.services.store.replytools.signature(ticket.guild_id)
         if template is None:
             return None
         link = await self.services.links.get(ticket.guild_id)
-        guild = self.bot.get_guild(ticket.guild_id)
-        member = guild.get_member(author_id) if guild else None
-        name = member.display_name if member else None
         if name is None:
-            user = self.bot.get_user(author_id)
-            name = user.display_name if user else None
+            name = await self._member_name(ticket.guild_id, author_id)
         facts = signature_facts(
             staff_name=name,
             store=link.store_slug if link else None,
@@ -196,13 +202,14 @@ class Outbound(commands.Cog):
         return fill(template, facts).text
 
     async def accept_posted(
-        self, message: discord.Message, ticket: Ticket, link: LinkConfig
+        self, message: discord.Message, ticket: Ticket, link: LinkConfig, *, posted_by: str
     ) -> bool:
         """A snippet reply the bot just posted for a staff member (``/reply``): queue it
         like a typed reply (the live listener skips our own posts). True if queued."""
         me = self.bot.user.id if self.bot.user else None
         try:
-            verdict = await self.engine.accept(staff_message(message, None, me=me), ticket, link)
+            posted = staff_message(message, None, me=me, posted_by=posted_by)
+            verdict = await self.engine.accept(posted, ticket, link)
         except Exception:
             # Posted but not queued: the thread is read again (from history, looking at
             # SellApp first) until it is, so the reply is neither lost nor sent twice.
@@ -212,6 +219,18 @@ class Outbound(commands.Cog):
         if isinstance(verdict, Relay):
             self._wake.set()
         return isinstance(verdict, Relay)
+
+    async def _member_name(self, guild_id: int, member_id: int) -> str | None:
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
+            return None
+        member = guild.get_member(member_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(member_id)
+            except discord.HTTPException:
+                return None  # left the server, or Discord can't say now: the fallback word
+        return member.display_name
 
     def wake(self) -> None:
         """Deliver now (e.g. after a guild is resumed)."""

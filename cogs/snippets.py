@@ -168,6 +168,7 @@ class Snippets(commands.GroupCog, group_name="snippet"):
             raise NotAllowed(f"There is a snippet `{for_discord(clean)}` already: /snippet edit.")
         form = SnippetForm(self, name=clean, body=None, opener=interaction.user.id)
         await interaction.response.send_modal(form)
+        log.info("guild %s: snippet form shown", link.guild_id)
 
     @app_commands.command(name="edit", description="Change a snippet's text")
     @app_commands.describe(name="The snippet to change")
@@ -178,6 +179,7 @@ class Snippets(commands.GroupCog, group_name="snippet"):
             raise NotAllowed("No snippet by that name (/snippet list).")
         form = SnippetForm(self, name=found.name, body=found.body, opener=interaction.user.id)
         await interaction.response.send_modal(form)
+        log.info("guild %s: snippet form shown", link.guild_id)
 
     @app_commands.command(name="remove", description="Delete a snippet")
     @app_commands.describe(name="The snippet to delete")
@@ -271,7 +273,7 @@ class Snippets(commands.GroupCog, group_name="snippet"):
         ticket = await self.services.links.client_for(link).get_ticket(record.ticket_id)
         user = interaction.user
         facts = ticket_facts(ticket, staff_name=user.display_name, store=link.store_slug)
-        signature = await self._outbound().signature_for(user.id, record)
+        signature = await self._outbound().signature_for(user.id, record, name=user.display_name)
         shown = preview(found.name, found.body, facts, staff_id=user.id, signature=signature)
         view = SendView(
             self,
@@ -281,6 +283,7 @@ class Snippets(commands.GroupCog, group_name="snippet"):
             blocked=shown.blocked is not None,
         )
         await interaction.followup.send(shown.words, view=view, ephemeral=True)
+        log.info("guild %s: ticket %s: snippet preview shown", link.guild_id, record.ticket_id)
 
     async def send(self, interaction: discord.Interaction, name: str, text: str) -> None:
         link = await self.staff(interaction)
@@ -292,7 +295,9 @@ class Snippets(commands.GroupCog, group_name="snippet"):
             post_text(interaction.user.id, name, text),
             allowed_mentions=discord.AllowedMentions.none(),
         )
-        queued = await self._outbound().accept_posted(posted, record, link)
+        queued = await self._outbound().accept_posted(
+            posted, record, link, posted_by=interaction.user.display_name
+        )
         log.info(
             "guild %s: ticket %s: snippet reply posted as message %s (%s)",
             link.guild_id,

@@ -185,6 +185,8 @@ class StaffMessage:
     """When it was typed (Discord's clock, unix seconds); 0: unknown."""
     our_reactions: frozenset[str] = frozenset()
     """The reactions this bot has on it (read back from history; none on a live event)."""
+    author_name: str | None = None
+    """How the author shows in the server (for a signature's ``{staff.name}``)."""
     posted_for: bool = False
     """The bot posted it for staff member ``author_id`` (a snippet reply, checked as
     staff when sent): relayed as their reply, whatever the bot's own roles."""
