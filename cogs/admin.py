@@ -451,6 +451,8 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         embed.add_field(name="Push", value=push_words[:1024], inline=False)
         signature = await store.replytools.signature(guild_id)
         embed.add_field(name="Signature", value=signature_words(signature), inline=False)
+        snippets = len(await store.replytools.snippets(guild_id))
+        embed.add_field(name="Snippets", value=f"{snippets} saved (/snippet list)")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

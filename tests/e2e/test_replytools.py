@@ -110,6 +110,7 @@ async def test_snippet_added_previewed_with_autocomplete_sent_and_delivered_once
     [post] = await world.discord.wait_for(lambda: snippet_posts(world, thread.id) or None, 20)
     await wait_reaction(world, post, "✅")
     assert f"<@{world.staff.user.id}>" in post.content
+    assert post.allowed_mentions == {"parse": []}  # naming the staff member never pings
     expected = SNIPPET.replace("{customer.email}", email).replace("{ticket.id}", str(ticket["id"]))
     assert store_replies(world, ticket) == [expected]
     assert len(world.sellapp.requests_to("POST", REPLY_PATH)) == 1
@@ -153,6 +154,7 @@ async def test_signature_reaches_sellapp_as_configured(world: World, start_bot: 
 
     status = await run(world, world.admin, world.text_channel.id, "sellapp", sub("status"))
     assert status.fields["Signature"].startswith("On:")
+    assert status.fields["Snippets"] == "0 saved (/snippet list)"
 
 
 async def test_stats_answers_with_a_png_chart_and_the_csv(
