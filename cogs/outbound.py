@@ -104,7 +104,9 @@ def staff_message(
     """The plain facts :func:`bot.outbound.engine.classify` needs. ``me``: this bot's id;
     a snippet reply it posted for a staff member (:mod:`bot.replies.posts`) is theirs
     (``posted_by``: their name, when known)."""
-    post = read_post(message.content) if me is not None and message.author.id == me else None
+    # Only the bot's own plain posts: interaction answers (webhook_id set) may echo input.
+    ours = me is not None and message.author.id == me and message.webhook_id is None
+    post = read_post(message.content) if ours else None
     if post is not None:
         return StaffMessage(
             guild_id=message.guild.id if message.guild else 0,

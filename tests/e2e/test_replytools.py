@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
+from bot.ops.commands import backup_database
+from bot.replies.posts import post_text
+from tests.e2e.checks import replies_at_sellapp
 from tests.e2e.conftest import StartBot
 from tests.e2e.harness import (
     DISCORD_TOKEN,
@@ -21,6 +25,7 @@ from tests.e2e.harness import (
     sub,
 )
 from tests.e2e.test_outbound import REPLY_PATH, open_ticket, store_replies, wait_reaction
+from tests.e2e.test_restore import database, put_in_place
 from tests.fakes.discord import Interaction, Message
 
 SNIPPET = "Hi {customer.email}, your refund for ticket {ticket.id} is on its way.\nThanks!"
@@ -72,6 +77,22 @@ def send_button(message: Message) -> dict[str, Any]:
     return button
 
 
+async def ask_reply(world: World, thread_id: int, name: str) -> Message:
+    """Run /reply snippet:<name> in the thread; the preview it shows."""
+    options = [{"type": 3, "name": "snippet", "value": name}]
+    asked = world.discord.run_command(world.guild, thread_id, world.staff, "reply", options)
+    return await world.discord.wait_for(lambda: preview_of(asked), timeout=20)
+
+
+async def send_snippet(world: World, thread_id: int, name: str) -> Message:
+    """/reply, then Send; the post once it shows ✅."""
+    preview = await ask_reply(world, thread_id, name)
+    world.discord.click(world.guild, world.staff, preview, str(send_button(preview)["custom_id"]))
+    [post] = await world.discord.wait_for(lambda: snippet_posts(world, thread_id) or None, 20)
+    await wait_reaction(world, post, "✅")
+    return post
+
+
 def snippet_posts(world: World, thread_id: int) -> list[Message]:
     return [
         m
@@ -91,14 +112,7 @@ async def test_snippet_added_previewed_with_autocomplete_sent_and_delivered_once
     assert await choices(world, thread.id, "ref") == ["refund"]
     assert await choices(world, thread.id, "") == ["refund", "shipping"]
 
-    asked = world.discord.run_command(
-        world.guild,
-        thread.id,
-        world.staff,
-        "reply",
-        [{"type": 3, "name": "snippet", "value": "refund"}],
-    )
-    preview = await world.discord.wait_for(lambda: preview_of(asked), timeout=20)
+    preview = await ask_reply(world, thread.id, "refund")
     assert preview.flags & 64  # only the staff member sees it
     email = "customer@example.com"  # the fake's default customer
     assert email.replace("@", "\\@") in preview.content.replace("\\.", ".")
@@ -186,3 +200,40 @@ async def test_stats_answers_with_a_png_chart_and_the_csv(
     assert table["tickets", "opened"] == "1"
     assert table["replies_per_staff", str(world.staff.user.id)] == "1"
     assert table["first_response", "count"] == "1"
+
+
+async def test_snippet_reply_is_not_sent_again_after_a_restore_that_forgot_it(
+    world: World, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """The database is restored to before Send, and the post's ✅ is gone too (the bot died
+    before showing it): the catch-up reads the bot's own post back as the staff member's
+    reply, finds it at SellApp and adopts it (✅) instead of sending it twice."""
+    ticket, thread, bot = await open_ticket(world, start_bot)
+    await add_snippet(world, bot, "thanks", "Thanks for waiting, {customer.email}.")
+    backup = tmp_path / "backup.sqlite3"
+    backup_database(database(world), backup)
+    post = await send_snippet(world, thread.id, "thanks")
+    assert await bot.terminate() == 0
+    post.reactions.remove("✅")
+
+    put_in_place(database(world), backup)
+    bot = await start_bot()
+    await wait_reaction(world, post, "✅")
+    assert replies_at_sellapp(world, ticket["id"]) == ["Thanks for waiting, customer@example.com."]
+    assert len(world.sellapp.requests_to("POST", REPLY_PATH)) == 1
+
+
+async def test_snippet_posted_but_never_queued_is_sent_once_at_start(
+    world: World, start_bot: StartBot
+) -> None:
+    """The bot died right after posting a snippet reply, before queueing it: at the next
+    start the catch-up finds the post, looks at SellApp (not there) and sends it once."""
+    ticket, thread, bot = await open_ticket(world, start_bot)
+    assert await bot.terminate() == 0
+    text = post_text(world.staff.user.id, "refund", "Refund *sent* <@1> @everyone")
+    post = world.discord.post(thread, world.discord.bot, content=text, dispatch=False)
+
+    await start_bot()
+    await wait_reaction(world, post, "✅")
+    assert replies_at_sellapp(world, ticket["id"]) == ["Refund *sent* <@1> @everyone"]
+    assert len(world.sellapp.requests_to("POST", REPLY_PATH)) == 1
