@@ -23,13 +23,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from bot.store.records import StatsHistory
 
 __all__ = ["DAY", "PERIODS", "DayRow", "OrderAction", "Stats", "Summary", "SupportHours", "compute"]
 
 DAY: Final = 86_400.0
+_Key = TypeVar("_Key", str, int)
 PERIODS: Final = (7, 30, 90)
 
 
@@ -102,8 +103,9 @@ def _day(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
 
 
-def _ranked(counts: Counter[str] | Counter[int]) -> tuple[tuple[object, int], ...]:
-    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+def _ranked(counts: Counter[_Key]) -> tuple[tuple[_Key, int], ...]:
+    """Most first; ties by key."""
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def compute(
@@ -169,17 +171,12 @@ def compute(
 
     product_counts = None
     if products is not None:
-        product_counts = tuple(
-            (str(k), v)
-            for k, v in _ranked(
-                Counter(products[t.ticket_id] for t in opened if t.ticket_id in products)
-            )
+        product_counts = _ranked(
+            Counter(products[t.ticket_id] for t in opened if t.ticket_id in products)
         )
     action_counts = None
     if order_actions is not None:
-        action_counts = tuple(
-            (str(k), v) for k, v in _ranked(Counter(a.kind for a in order_actions if inside(a.at)))
-        )
+        action_counts = _ranked(Counter(a.kind for a in order_actions if inside(a.at)))
     return Stats(
         days=days,
         since=since,
@@ -190,7 +187,7 @@ def compute(
         first_response=summary(list(responses.values())),
         unanswered=len(opened) - len(responses),
         resolution=summary(resolutions),
-        replies_per_staff=tuple((int(str(k)), v) for k, v in _ranked(staff)),
+        replies_per_staff=_ranked(staff),
         per_day=tuple(per_day),
         tickets_per_product=product_counts,
         order_actions=action_counts,

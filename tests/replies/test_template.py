@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bot.replies.facts import ticket_facts
 from bot.replies.posts import post_text, read_post
 from bot.replies.signature import check_signature
 from bot.replies.template import Facts, fill, for_discord, from_discord
+from bot.sellapp.models import Ticket
 
 FACTS = Facts(
     customer_email="ann@example.com",
@@ -71,3 +73,23 @@ def test_signature_may_use_only_what_the_bridge_knows() -> None:
     unknown = check_signature("{staf.name}")
     assert unknown is not None and "{staf.name}" in unknown
     assert check_signature("   ") is not None
+
+
+def test_ticket_facts_take_the_order_from_the_reference_and_never_invent_one() -> None:
+    base = {
+        "id": 9,
+        "title": "Late",
+        "status": "OPEN",
+        "customer": {"id": "c1", "email": "ann@example.com"},
+        "created_at": "2026-03-01T10:00:00Z",
+        "updated_at": "2026-03-01T10:00:00Z",
+    }
+    with_order = Ticket.model_validate({**base, "reference": {"id": 77, "type": "order"}})
+    facts = ticket_facts(with_order, staff_name="Alex", store="shop")
+    assert fill("{order.id} {ticket.id} {customer.email}", facts).text == "77 9 ann@example.com"
+
+    about_a_product = Ticket.model_validate({**base, "reference": {"id": 5, "type": "product"}})
+    missing = fill("Order {order.id}", ticket_facts(about_a_product, staff_name="A", store=None))
+    assert missing.missing == ("order.id",)
+    no_customer = Ticket.model_validate({**base, "customer": []})
+    assert fill("{customer.email}", ticket_facts(no_customer, staff_name="A", store=None)).missing
