@@ -25,6 +25,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.tickets",
     "cogs.outbound",
     "cogs.orders",
+    "cogs.snippets",
 )
 
 

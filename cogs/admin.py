@@ -7,9 +7,10 @@ time in case a server's override opens them up.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -29,6 +30,11 @@ from bot.links.connect import (
 from bot.links.status import bridge_state, replies_on_their_way
 from bot.permissions import missing_permissions
 from bot.push.engine import push_state_off
+from bot.replies.signature import check_signature, signature_words
+from bot.stats.chart import chart_png, scale_words
+from bot.stats.compute import compute as compute_stats
+from bot.stats.report import to_csv
+from bot.stats.report import words as stats_words
 from bot.tree import NotAllowed, reply_error
 
 if TYPE_CHECKING:
@@ -375,6 +381,53 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             )
         await interaction.response.send_message(text, ephemeral=True)
 
+    # -- reply tools (issue 17) -------------------------------------------------------------
+
+    @app_commands.command(name="signature", description="End every relayed reply with a line")
+    @app_commands.describe(
+        template="e.g. — {staff.name}, {store} support; 'off' (the default): no signature"
+    )
+    async def signature(
+        self, interaction: discord.Interaction, template: app_commands.Range[str, 1, 200]
+    ) -> None:
+        guild_id = self._guild(interaction)
+        value = template.strip()
+        if value.lower() == "off":
+            await self.services.store.replytools.set_signature(guild_id, None, now=time.time())
+            log.info("guild %s: signature off", guild_id)
+            await interaction.response.send_message(signature_words(None), ephemeral=True)
+            return
+        problem = check_signature(value)
+        if problem is not None:
+            raise NotAllowed(problem)
+        await self.services.store.replytools.set_signature(guild_id, value, now=time.time())
+        log.info("guild %s: signature set", guild_id)
+        await interaction.response.send_message(signature_words(value), ephemeral=True)
+
+    @app_commands.command(name="stats", description="How support is doing: tickets, response times")
+    @app_commands.describe(
+        days="The last 7, 30 or 90 days", export="Also attach the numbers as CSV"
+    )
+    async def stats(
+        self,
+        interaction: discord.Interaction,
+        days: Literal[7, 30, 90] = 7,
+        export: bool = False,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        history = await self.services.store.stats.history(guild_id)
+        # Hooks (issue 17): support hours (triage) and products / order actions (orders)
+        # are built in parallel; pass them here once they exist. None: not recorded.
+        found = compute_stats(history, now=time.time(), days=days, hours=None)
+        files = [discord.File(io.BytesIO(chart_png(found)), filename=f"stats-{days}d.png")]
+        if export:
+            data = to_csv(found).encode()
+            files.append(discord.File(io.BytesIO(data), filename=f"stats-{days}d.csv"))
+        log.info("guild %s: stats for %d days shown", guild_id, days)
+        text = f"{stats_words(found)}\n{scale_words(found)}"
+        await interaction.followup.send(text[:2000], files=files, ephemeral=True)
+
     # -- status -----------------------------------------------------------------------------
 
     @app_commands.command(name="status", description="How the bridge is doing in this server")
@@ -427,6 +480,10 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         push = self.services.push
         push_words = (await push.status(guild_id)).words if push else push_state_off().words
         embed.add_field(name="Push", value=push_words[:1024], inline=False)
+        signature = await store.replytools.signature(guild_id)
+        embed.add_field(name="Signature", value=signature_words(signature), inline=False)
+        snippets = len(await store.replytools.snippets(guild_id))
+        embed.add_field(name="Snippets", value=f"{snippets} saved (/snippet list)")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -35,6 +35,9 @@ from discord.ext import commands
 from bot.links import LinkConfig
 from bot.outbound.discord_edge import DiscordFeedback
 from bot.outbound.engine import Attachment, OutboundRelay, Relay, ReplyTarget, StaffMessage
+from bot.replies.posts import read_post
+from bot.replies.signature import signature_facts
+from bot.replies.template import fill
 from bot.store.records import Ticket
 
 if TYPE_CHECKING:
@@ -91,8 +94,31 @@ class _Members:
         return self.found[key]
 
 
-def staff_message(message: discord.Message, member: discord.Member | None) -> StaffMessage:
-    """The plain facts :func:`bot.outbound.engine.classify` needs."""
+def staff_message(
+    message: discord.Message,
+    member: discord.Member | None,
+    *,
+    me: int | None = None,
+    posted_by: str | None = None,
+) -> StaffMessage:
+    """The plain facts :func:`bot.outbound.engine.classify` needs. ``me``: this bot's id;
+    a snippet reply it posted for a staff member (:mod:`bot.replies.posts`) is theirs
+    (``posted_by``: their name, when known)."""
+    # Only the bot's own plain posts: interaction answers (webhook_id set) may echo input.
+    ours = me is not None and message.author.id == me and message.webhook_id is None
+    post = read_post(message.content) if ours else None
+    if post is not None:
+        return StaffMessage(
+            guild_id=message.guild.id if message.guild else 0,
+            channel_id=message.channel.id,
+            message_id=message.id,
+            author_id=post.staff_id,
+            content=post.text,
+            author_name=posted_by,
+            posted_for=True,
+            typed_at=message.created_at.timestamp(),
+            our_reactions=frozenset(str(r.emoji) for r in message.reactions if r.me),
+        )
     return StaffMessage(
         guild_id=message.guild.id if message.guild else 0,
         channel_id=message.channel.id,
@@ -104,6 +130,7 @@ def staff_message(message: discord.Message, member: discord.Member | None) -> St
         is_system=message.is_system(),
         author_role_ids=frozenset(r.id for r in member.roles) if member else frozenset(),
         author_manages_guild=bool(member and member.guild_permissions.manage_guild),
+        author_name=(member or message.author).display_name,
         attachments=tuple(Attachment(a.url, a.filename) for a in message.attachments),
         has_stickers=bool(message.stickers),
         has_embeds=bool(message.embeds),
@@ -122,6 +149,7 @@ class Outbound(commands.Cog):
             DiscordFeedback(bot, bot.pacer),
             self._client_for,
             retry_first=self._retry,
+            signer=self._signature,
         )
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -152,6 +180,59 @@ class Outbound(commands.Cog):
         if link is None or not link.runnable or link.paused:
             return None
         return self.services.links.client_for(link)
+
+    async def _signature(self, message: StaffMessage, ticket: Ticket) -> str | None:
+        return await self.signature_for(message.author_id, ticket, name=message.author_name)
+
+    async def signature_for(
+        self, author_id: int, ticket: Ticket, *, name: str | None
+    ) -> str | None:
+        """The guild's signature filled in for a reply of ``author_id`` (None: off).
+        ``name``: how they show in the server, if known; else they are looked up."""
+        template = await self.services.store.replytools.signature(ticket.guild_id)
+        if template is None:
+            return None
+        link = await self.services.links.get(ticket.guild_id)
+        if name is None:
+            name = await self._member_name(ticket.guild_id, author_id)
+        facts = signature_facts(
+            staff_name=name,
+            store=link.store_slug if link else None,
+            ticket_id=ticket.ticket_id,
+            ticket_title=ticket.title,
+        )
+        return fill(template, facts).text
+
+    async def accept_posted(
+        self, message: discord.Message, ticket: Ticket, link: LinkConfig, *, posted_by: str
+    ) -> bool:
+        """A snippet reply the bot just posted for a staff member (``/reply``): queue it
+        like a typed reply (the live listener skips our own posts). True if queued."""
+        me = self.bot.user.id if self.bot.user else None
+        try:
+            posted = staff_message(message, None, me=me, posted_by=posted_by)
+            verdict = await self.engine.accept(posted, ticket, link)
+        except Exception:
+            # Posted but not queued: the thread is read again (from history, looking at
+            # SellApp first) until it is, so the reply is neither lost nor sent twice.
+            self._dirty.add(message.channel.id)
+            self._intake.put_nowait(_WAKE)
+            raise
+        if isinstance(verdict, Relay):
+            self._wake.set()
+        return isinstance(verdict, Relay)
+
+    async def _member_name(self, guild_id: int, member_id: int) -> str | None:
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
+            return None
+        member = guild.get_member(member_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(member_id)
+            except discord.HTTPException:
+                return None  # left the server, or Discord can't say now: the fallback word
+        return member.display_name
 
     def wake(self) -> None:
         """Deliver now (e.g. after a guild is resumed)."""
@@ -280,8 +361,9 @@ class Outbound(commands.Cog):
     ) -> None:
         if message.guild is None or message.guild.id != ticket.guild_id:
             return
+        me = self.bot.user.id if self.bot.user else None
         verdict = await self.engine.accept(
-            staff_message(message, await members.of(message)),
+            staff_message(message, await members.of(message), me=me),
             ticket,
             link,
             from_history=from_history,

@@ -6,12 +6,12 @@ and the interaction lifecycle, so a slash command here runs the same discord.py 
 in production, in milliseconds. The protocol fakes (``tests/fakes/discord.py``) stay for
 the crash, fault and process tests that need a real socket.
 
-What the bot runs here: the real ``/sellapp`` and ``/ticket`` cogs and the real inbound
-cog, minus its poll supervisor. SimCord waits for the bot's work to settle after every
-action and counts an idle ``asyncio.wait_for(event.wait(), timeout)`` (the poll and
-delivery loops between cycles) as unknown work that never settles; those loops are
-driven by the e2e tests instead. Commands call ``poll()`` and ``sync_ticket()`` directly,
-as in production.
+What the bot runs here: the real ``/sellapp``, ``/ticket`` and ``/snippet`` cogs, the real
+inbound cog minus its poll supervisor, and the real outbound cog minus its loops. SimCord
+waits for the bot's work to settle after every action and counts an idle
+``asyncio.wait_for(event.wait(), timeout)`` (the poll and delivery loops between cycles)
+as unknown work that never settles; those loops are driven by the e2e tests instead.
+Commands call ``poll()`` and ``sync_ticket()`` directly, as in production.
 
 SellApp is the protocol fake (``tests/fakes/sellapp.py``) on loopback.
 """
@@ -39,6 +39,7 @@ from bot.ops.logs import SecretRegistry
 from bot.services import Services
 from bot.store import Store
 from cogs.inbound import Inbound
+from cogs.outbound import Outbound
 from tests.fakes.sellapp import FakeSellApp
 
 KEY = "sk_live_edge_test_key_0123456789"
@@ -54,6 +55,14 @@ class InboundWithoutLoops(Inbound, name="Inbound"):
         return None
 
 
+class OutboundWithoutLoops(Outbound, name="Outbound"):
+    """The real outbound cog (its engine: what /reply queues into), without its loops;
+    a test delivers with ``sim.outbound.engine.deliver_due()``."""
+
+    async def cog_load(self) -> None:
+        return None
+
+
 class EdgeBot(BridgeBot):
     """BridgeBot loading the command cogs (the outbound loops are e2e's)."""
 
@@ -61,6 +70,8 @@ class EdgeBot(BridgeBot):
         await self.load_extension("cogs.admin")
         await self.load_extension("cogs.tickets")
         await self.add_cog(InboundWithoutLoops(self))
+        await self.add_cog(OutboundWithoutLoops(self))
+        await self.load_extension("cogs.snippets")
         await self.tree.sync()
         self.commands_synced = True
 
@@ -93,6 +104,12 @@ class Sim:
             channel_id=(channel or self.forum).id,
             staff_role_ids=[self.staff_role.id],
         )
+
+    @property
+    def outbound(self) -> Outbound:
+        cog = self.bot.get_cog("Outbound")
+        assert isinstance(cog, Outbound)
+        return cog
 
     def thread_named(self, prefix: str) -> ChannelHandle:
         found = [

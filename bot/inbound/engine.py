@@ -79,6 +79,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
@@ -516,6 +517,7 @@ class InboundSync:
                 title=ticket.title,
                 sellapp_updated_at=None,
                 now=now,
+                opened_at=_unix(ticket.created_at),
             )
         record = await self._record(job, ticket.id)
         try:
@@ -729,7 +731,13 @@ class InboundSync:
             sellapp_updated_at=updated,
             now=now,
             next_check_at=next_check_at,
+            opened_at=_unix(ticket.created_at),
         )
+
+
+def _unix(moment: datetime) -> float:
+    """SellApp's timestamp as unix seconds (one without a zone is UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _listing(ticket: Ticket) -> tuple[str, str, str]:

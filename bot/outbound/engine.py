@@ -60,6 +60,15 @@ The final reaction is owed from just before the final state is written until it 
 shown (a flag on the outbox row), so a crash in between shows it at the next
 start. Feedback failing never loses or resends a reply.
 Editing or deleting a relayed message gets ⚠️ and one explanation per message.
+
+**Signatures and snippet replies** (:mod:`bot.replies`). When the guild has a signature,
+the ``signer`` port fills it in as a reply is queued and the engine appends it to the
+entry's content (``SIGNATURE_SEPARATOR``, then the signature) and records it on the row:
+a retry sends the stored body, so the signature is there exactly once, and adoption
+matches the exact text SellApp stored. On ✅ the thread gets a one-line note with the
+signature, so staff see exactly what the customer received. A snippet's Send posts the
+text in the thread through the bot (``posted_for`` names the staff member it was sent
+for); that message is queued like a typed reply, also when read back from history.
 """
 
 from __future__ import annotations
@@ -77,6 +86,7 @@ from typing import Final, Literal, Protocol
 from bot.errors import SellAppError, SellAppProtocolError, SellAppRateLimited
 from bot.explain import explain
 from bot.ops import metrics
+from bot.replies.template import for_discord
 from bot.sellapp.models import Author, Listing, TicketMessage
 from bot.store import Store
 from bot.store.records import OPEN_OUTBOX_STATES, OutboxEntry, Ticket
@@ -92,12 +102,16 @@ __all__ = [
     "Refuse",
     "Relay",
     "ReplyTarget",
+    "Signer",
     "StaffMessage",
     "Verdict",
     "backoff",
     "classify",
     "message_text",
     "shown_outcome",
+    "signature_note",
+    "signed",
+    "unsigned",
     "waiting_to_show",
 ]
 
@@ -171,6 +185,11 @@ class StaffMessage:
     """When it was typed (Discord's clock, unix seconds); 0: unknown."""
     our_reactions: frozenset[str] = frozenset()
     """The reactions this bot has on it (read back from history; none on a live event)."""
+    author_name: str | None = None
+    """How the author shows in the server (for a signature's ``{staff.name}``)."""
+    posted_for: bool = False
+    """The bot posted it for staff member ``author_id`` (a snippet reply, checked as
+    staff when sent): relayed as their reply, whatever the bot's own roles."""
 
 
 class LinkFacts(Protocol):
@@ -220,6 +239,8 @@ def message_text(message: StaffMessage) -> str:
 
 def _not_relayed(message: StaffMessage, link: LinkFacts) -> Ignore | None:
     """Why a message is not from staff at all, or None if it is."""
+    if message.posted_for:
+        return None
     if message.is_system:
         return Ignore("system message")
     if message.is_webhook:
@@ -236,7 +257,7 @@ def classify(message: StaffMessage, link: LinkFacts) -> Verdict:
     ignored = _not_relayed(message, link)
     if ignored is not None:
         return ignored
-    if message.content.lstrip().startswith(link.note_prefix):
+    if not message.posted_for and message.content.lstrip().startswith(link.note_prefix):
         return Note()
     text = message_text(message)
     if text:
@@ -320,6 +341,24 @@ class FeedbackPort(Protocol):
 Clients = Callable[[int], Awaitable[ReplyTarget | None]]
 """guild id -> its SellApp client, or None while the guild can't deliver (paused, no key)."""
 
+Signer = Callable[[StaffMessage, Ticket], Awaitable[str | None]]
+"""(a reply, its ticket) -> the filled-in signature to end it with, or None (off)."""
+
+SIGNATURE_SEPARATOR: Final = "\n\n"
+
+
+def signed(text: str, signature: str | None) -> str:
+    """The reply's body as SellApp gets it: the text, then the signature once. Pure."""
+    return f"{text}{SIGNATURE_SEPARATOR}{signature}" if signature else text
+
+
+def unsigned(entry: OutboxEntry) -> str:
+    """An entry's content without the signature it was queued with. Pure."""
+    tail = signed("", entry.signature)
+    if entry.signature and entry.content.endswith(tail):
+        return entry.content[: -len(tail)]
+    return entry.content
+
 
 # --- the engine -------------------------------------------------------------------------
 
@@ -335,8 +374,11 @@ class OutboundRelay:
         *,
         clock: Callable[[], float] = time.time,
         retry_first: float = BACKOFF_MIN,
+        signer: Signer | None = None,
     ) -> None:
-        """``retry_first``: the first wait of a reply's backoff (``RELAY_RETRY_SECONDS``)."""
+        """``retry_first``: the first wait of a reply's backoff (``RELAY_RETRY_SECONDS``);
+        ``signer``: the guild's signature for a reply (None: never signed)."""
+        self._signer = signer
         self._store = store
         self._feedback = feedback
         self._clients = clients
@@ -383,14 +425,16 @@ class OutboundRelay:
         if isinstance(verdict, Relay) and from_history:
             verdict = await self._from_history(message, ticket, verdict)
         elif isinstance(verdict, Relay):
+            signature = await self._signature(message, ticket)
             entry = await self._store.outbox.enqueue(
                 ticket.guild_id,
                 ticket.ticket_id,
                 channel_id=message.channel_id,
                 discord_message_id=message.message_id,
                 author_id=message.author_id,
-                content=verdict.text,
+                content=signed(verdict.text, signature),
                 now=self._clock(),
+                signature=signature,
             )
             if entry is None:
                 verdict = Ignore("already queued")
@@ -427,18 +471,20 @@ class OutboundRelay:
         shown = shown_outcome(message.our_reactions)
         typed_at = message.typed_at or None
         if shown is None:
+            signature = await self._signature(message, ticket)
             entry = await self._store.outbox.enqueue(
                 ticket.guild_id,
                 ticket.ticket_id,
                 channel_id=message.channel_id,
                 discord_message_id=message.message_id,
                 author_id=message.author_id,
-                content=relay.text,
+                content=signed(relay.text, signature),
                 now=self._clock(),
                 look_first=True,
                 typed_at=typed_at,
                 # A ⏳ of an earlier run is still on it: taken off with the final reaction.
                 waiting_shown=WAITING in message.our_reactions,
+                signature=signature,
             )
             if entry is None:
                 return Ignore("already queued")
@@ -474,6 +520,9 @@ class OutboundRelay:
         )
         return Ignore(f"{shown} before")
 
+    async def _signature(self, message: StaffMessage, ticket: Ticket) -> str | None:
+        return None if self._signer is None else await self._signer(message, ticket)
+
     async def changed(self, channel_id: int, message_id: int, edited: StaffMessage | None) -> bool:
         """A message was edited (``edited``) or deleted (None). If it was relayed or queued,
         say once that the customer's copy stays as it was. Returns whether it warned.
@@ -483,7 +532,7 @@ class OutboundRelay:
         entry = await self._store.outbox.by_discord_message(message_id)
         if entry is None or entry.state == "refused":
             return False
-        if edited is not None and message_text(edited) == entry.content:
+        if edited is not None and message_text(edited) == unsigned(entry):
             return False
         if edited is None and await self._store.outbox.withdraw_reply(entry.id, WITHDRAWN):
             # Deleted before any attempt to send it: it never leaves.
@@ -782,6 +831,8 @@ class OutboundRelay:
             await self._unreact(channel, message, WAITING)  # only where it was added
         if entry.state == "delivered":
             await self._react(channel, message, DELIVERED)
+            if entry.signature:
+                await self._say(channel, signature_note(entry.signature), message)
         elif entry.state == "refused":
             await self._react(channel, message, REFUSED)
             why = entry.last_error or "SellApp refused it."
@@ -846,6 +897,11 @@ class OutboundRelay:
             await self._feedback.say(channel_id, text, reply_to)
         except Exception:
             log.exception("could not post feedback in thread %s", channel_id)
+
+
+def signature_note(signature: str) -> str:
+    """The line under a delivered, signed reply: what the customer got after the text."""
+    return f"-# ✍️ Sent with your signature: {for_discord(signature)}"
 
 
 def _normal(text: str) -> str:

@@ -12,6 +12,9 @@ class a concern, each the only writer of its tables:
 - ``store.problems`` (:mod:`bot.store.problems`): ``ticket_problems``.
 - ``store.push`` (:mod:`bot.store.push`): ``push_channels``.
 - ``store.orders`` (:mod:`bot.store.orders`): ``order_roles``, ``order_cards``, ``order_actions``.
+- ``store.replytools`` (:mod:`bot.store.replytools`): ``snippets``, ``signatures``.
+- ``store.stats`` (:mod:`bot.store.stats`): reads ``tickets``, ``ticket_events`` (kept by
+  triggers) and ``outbox`` for ``/sellapp stats``.
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -36,7 +39,9 @@ from bot.store.orders import OrderTable
 from bot.store.outbox import OutboxTable
 from bot.store.problems import ProblemTable
 from bot.store.push import PushTable
+from bot.store.replytools import ReplyToolsTable
 from bot.store.state import StateTable
+from bot.store.stats import StatsTable
 from bot.store.tickets import TicketTable
 
 __all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
@@ -55,6 +60,8 @@ class Store:
         self.problems = ProblemTable(db)
         self.push = PushTable(db)
         self.orders = OrderTable(db)
+        self.replytools = ReplyToolsTable(db)
+        self.stats = StatsTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:

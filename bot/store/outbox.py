@@ -44,6 +44,7 @@ class OutboxTable:
         look_first: bool = False,
         typed_at: float | None = None,
         waiting_shown: bool = False,
+        signature: str | None = None,
     ) -> OutboxEntry | None:
         """Queue a staff reply; None if this Discord message was already queued. Also moves
         the thread's mark (see ``StateTable.set_last_seen_discord_message``) in the same
@@ -51,13 +52,14 @@ class OutboxTable:
 
         ``look_first``: SellApp may have it already (read back from history), so it is
         looked for there before its first send; ``typed_at`` is when it was typed;
-        ``waiting_shown``: the message already carries our ⏳ (from an earlier run)."""
+        ``waiting_shown``: the message already carries our ⏳ (from an earlier run);
+        ``signature``: the filled-in signature ``content`` ends with (shown in the thread)."""
         async with self._db.transaction() as db:
             row = await one(
                 db,
                 "INSERT INTO outbox (guild_id, ticket_id, channel_id, discord_message_id,"
                 " author_id, content, next_attempt_at, created_at, look_first, typed_at,"
-                " waiting_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " waiting_shown, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (discord_message_id) DO NOTHING RETURNING *",
                 (
                     guild_id,
@@ -71,6 +73,7 @@ class OutboxTable:
                     int(look_first),
                     typed_at,
                     int(waiting_shown),
+                    signature,
                 ),
             )
             await mark_seen(db, channel_id, discord_message_id)

@@ -117,6 +117,8 @@ class OutboxEntry:
     """Look for it at SellApp before the first send (it may be there already)."""
     typed_at: float | None = None
     """When the staff message was typed, if it was queued later (read from history)."""
+    signature: str | None = None
+    """The filled-in signature that ends ``content`` (None: sent unsigned)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,3 +172,54 @@ class PushChannel:
 
     def __repr__(self) -> str:
         return f"PushChannel(guild_id={self.guild_id}, channel_id={self.channel_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A saved reply of a guild (``/snippet``); ``body`` is a template."""
+
+    guild_id: int
+    name: str
+    body: str
+    updated_by: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTimes:
+    """When a ticket was opened at SellApp (None: unknown) and first recorded here."""
+
+    ticket_id: int
+    opened_at: float | None
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """A close or reopen the bridge saw (``ticket_events``)."""
+
+    ticket_id: int
+    kind: Literal["closed", "reopened"]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTimes:
+    """A staff reply through the bridge: who, when typed, and how it ended."""
+
+    ticket_id: int
+    author_id: int
+    at: float
+    state: OutboxState
+
+
+@dataclass(frozen=True, slots=True)
+class StatsHistory:
+    """Everything ``/sellapp stats`` is computed from, for one guild."""
+
+    records_start: float | None
+    """When the bridge's records of this guild start (None: it has none)."""
+    tickets: tuple[TicketTimes, ...]
+    events: tuple[TicketEvent, ...]
+    replies: tuple[ReplyTimes, ...]

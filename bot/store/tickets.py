@@ -90,22 +90,26 @@ class TicketTable:
         sellapp_updated_at: str | None,
         now: float,
         next_check_at: float | None = None,
+        opened_at: float | None = None,
     ) -> Ticket:
         """Insert a ticket or update its listing fields; sync progress is kept.
 
         A new ticket is due at ``next_check_at`` (default ``now``); an existing one keeps
-        its schedule unless ``next_check_at`` is given.
+        its schedule unless ``next_check_at`` is given. ``opened_at``: SellApp's created_at
+        (for stats), kept once known. Closes and reopens are recorded by triggers
+        (migration 0008) in ``ticket_events``.
         """
         async with self._db.transaction() as db:
             row = await one(
                 db,
                 "INSERT INTO tickets (guild_id, ticket_id, status, title, sellapp_updated_at,"
-                " next_check_at, created_at, updated_at)"
+                " next_check_at, created_at, updated_at, opened_at)"
                 " VALUES (:guild, :ticket, :status, :title, :updated, coalesce(:next, :now),"
-                " :now, :now)"
+                " :now, :now, :opened)"
                 " ON CONFLICT (guild_id, ticket_id) DO UPDATE SET status = excluded.status,"
                 " title = excluded.title, sellapp_updated_at = excluded.sellapp_updated_at,"
                 " next_check_at = coalesce(:next, tickets.next_check_at),"
+                " opened_at = coalesce(tickets.opened_at, :opened),"
                 " updated_at = excluded.updated_at RETURNING *",
                 {
                     "guild": guild_id,
@@ -115,6 +119,7 @@ class TicketTable:
                     "updated": sellapp_updated_at,
                     "next": next_check_at,
                     "now": now,
+                    "opened": opened_at,
                 },
             )
         return _ticket(require(row, "ticket"))

@@ -221,6 +221,7 @@ class RestApi:
 
     def _attachment(self, file: JSON) -> JSON:
         attachment_id = self.fake.ids.next()
+        self.fake.uploads[attachment_id] = bytes(file.get("data") or b"")
         url = f"{self.fake.url}/attachments/{attachment_id}/{file['filename']}"
         return {
             "id": str(attachment_id),
@@ -600,6 +601,11 @@ class RestApi:
         if type_ in (4, 5):
             flags = int(data.get("flags") or 0) | (LOADING if type_ == 5 else 0)
             record.original = self._interaction_message(record, data, flags, publish=type_ == 4)
+        elif type_ in (6, 7) and record.target is not None:
+            # A component's interaction answers on the message the component is on.
+            record.original = record.target
+            if type_ == 7:
+                _apply_edit(record.target, data)
         fake.changed()
         if request.query.get("with_response") not in ("1", "true", "True"):
             return _no_content()
@@ -746,7 +752,12 @@ async def _read_body(request: web.Request) -> tuple[Any, list[JSON]]:
             elif part.filename:
                 content_type = part.headers.get("Content-Type", "application/octet-stream")
                 files.append(
-                    {"filename": part.filename, "size": len(data), "content_type": content_type}
+                    {
+                        "filename": part.filename,
+                        "size": len(data),
+                        "content_type": content_type,
+                        "data": bytes(data),
+                    }
                 )
         return body, files
     raw = await request.read()

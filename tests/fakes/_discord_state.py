@@ -431,6 +431,8 @@ class Interaction:
     responses: list[InteractionResponse] = field(default_factory=list)
     original: Message | None = None
     followups: list[Message] = field(default_factory=list)
+    target: Message | None = None
+    """A component interaction's message (the one whose button was pressed)."""
 
     @property
     def response(self) -> InteractionResponse | None:

@@ -84,6 +84,8 @@ class FakeDiscord:
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
         self.messages: dict[int, list[Message]] = {}
+        self.uploads: dict[int, bytes] = {}
+        """The bytes of every file uploaded, by attachment id."""
         self.interactions: dict[int, Interaction] = {}
         self.commands: list[SyncedCommand] = []
         self.requests: list[RecordedRequest] = []
@@ -589,6 +591,27 @@ class FakeDiscord:
         record = self._interact(3, guild, message.channel_id, _user(user), data, message=message)
         return record
 
+    def autocomplete(
+        self,
+        guild: Guild,
+        channel_id: int,
+        user: Member | User,
+        name: str,
+        options: Sequence[JSON],
+    ) -> Interaction:
+        """A person types in an option with autocomplete (the one with ``"focused": True``);
+        the bot answers with choices (callback type 8: ``response.data["choices"]``)."""
+        synced = [c for c in self.commands if c.payload["name"] == name]
+        data: JSON = {
+            "id": str(synced[0].id if synced else self.ids.next()),
+            "name": name,
+            "type": 1,
+            "options": list(options),
+        }
+        if synced and synced[0].guild_id:
+            data["guild_id"] = str(guild.id)
+        return self._interact(4, guild, channel_id, _user(user), data)
+
     def _resolve(self, guild: Guild, options: Sequence[JSON]) -> JSON:
         resolved: dict[str, JSON] = {}
         for option in _walk_options(options):
@@ -627,6 +650,7 @@ class FakeDiscord:
             channel_id=channel.id,
             user=user,
             data=data,
+            target=message,
         )
         self.interactions[record.id] = record
         extra: JSON = {} if message is None else {"message": message.payload()}
@@ -652,6 +676,7 @@ class FakeDiscord:
                 "authorizing_integration_owners": {"0": str(guild.id)},
                 "context": 0,
                 "data": data,
+                **({"message": message.payload()} if message is not None else {}),
             },
         )
         return record

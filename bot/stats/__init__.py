@@ -1,0 +1,1 @@
+"""``/sellapp stats``: numbers from the bridge's own records (pure), a chart, a CSV."""
