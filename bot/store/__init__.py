@@ -11,6 +11,8 @@ class a concern, each the only writer of its tables:
 - ``store.state`` (:mod:`bot.store.state`): ``poll_state``, ``thread_progress``, ``meta``.
 - ``store.problems`` (:mod:`bot.store.problems`): ``ticket_problems``.
 - ``store.push`` (:mod:`bot.store.push`): ``push_channels``.
+- ``store.triage`` (:mod:`bot.store.triage`): ``triage_settings``, ``ticket_triage``,
+  ``triage_pings`` (owners, waiting state, pings sent at most once).
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -36,6 +38,7 @@ from bot.store.problems import ProblemTable
 from bot.store.push import PushTable
 from bot.store.state import StateTable
 from bot.store.tickets import TicketTable
+from bot.store.triage import TriageTable
 
 __all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
 
@@ -52,6 +55,7 @@ class Store:
         self.state = StateTable(db)
         self.problems = ProblemTable(db)
         self.push = PushTable(db)
+        self.triage = TriageTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:

@@ -23,7 +23,7 @@ async def forget_guild_tickets(db: aiosqlite.Connection, guild_id: int) -> None:
         "(SELECT thread_id FROM tickets WHERE guild_id = ?)",
         (guild_id,),
     )
-    for table in ("outbox", "messages", "tickets", "ticket_problems"):
+    for table in ("outbox", "messages", "tickets", "ticket_problems", "triage_pings"):
         await db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608
     await db.execute("DELETE FROM meta WHERE key = ?", (first_link_key(guild_id),))
 
