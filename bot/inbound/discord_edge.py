@@ -33,6 +33,18 @@ TAGS_RETRY_SECONDS = 3600.0
 TicketChannel = discord.TextChannel | discord.ForumChannel
 
 
+def allowed_mentions(post: Post) -> discord.AllowedMentions:
+    """Nobody, unless the post names the one user or role it may ping (triage's pings)."""
+    if post.ping_user is None and post.ping_role is None:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False,
+        users=[discord.Object(post.ping_user)] if post.ping_user is not None else False,
+        roles=[discord.Object(post.ping_role)] if post.ping_role is not None else False,
+        replied_user=False,
+    )
+
+
 def _embeds(post: Post) -> list[discord.Embed]:
     return [discord.Embed.from_dict(e) for e in post.embeds]
 
@@ -177,7 +189,7 @@ class DiscordThreads:
             message = await thread.send(
                 content=post.content or None,
                 embeds=_embeds(post),
-                allowed_mentions=discord.AllowedMentions.none(),
+                allowed_mentions=allowed_mentions(post),
             )
         except discord.HTTPException as exc:
             if exc.code == THREAD_ARCHIVED:
