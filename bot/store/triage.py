@@ -42,6 +42,14 @@ class TicketTriage:
     owner_id: int | None
     claimed_at: float | None
     waiting: Waiting | None
+    shown: str | None = None
+    """What the thread shows of the owner and waiting state (see :attr:`showing`)."""
+
+    @property
+    def showing(self) -> str:
+        """What the thread should show: changes whenever the owner or waiting state does."""
+        waiting = self.waiting.waiting_for.value if self.waiting is not None else ""
+        return f"{self.owner_id or ''}|{waiting}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,7 @@ def _triage(row: sqlite3.Row) -> TicketTriage:
     if row["waiting_for"] is not None and row["waiting_since"] is not None:
         waiting = Waiting(WaitingFor(row["waiting_for"]), float(row["waiting_since"]))
     return TicketTriage(
-        row["guild_id"], row["ticket_id"], row["owner_id"], row["claimed_at"], waiting
+        row["guild_id"], row["ticket_id"], row["owner_id"], row["claimed_at"], waiting, row["shown"]
     )
 
 
@@ -223,6 +231,27 @@ class TriageTable:
                 ),
             )
 
+    async def ensure_rows(self, guild_id: int) -> None:
+        """A triage row (unclaimed, no waiting state yet) for each ticket with a thread."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "INSERT INTO ticket_triage (guild_id, ticket_id) SELECT guild_id, ticket_id"
+                " FROM tickets WHERE guild_id = ? AND thread_id IS NOT NULL"
+                " ON CONFLICT DO NOTHING",
+                (guild_id,),
+            )
+
+    async def unshown(self, guild_id: int) -> list[TicketTriage]:
+        """Tickets whose thread does not yet show their owner and waiting state."""
+        return [t for t in await self.all(guild_id) if t.shown != t.showing]
+
+    async def mark_shown(self, guild_id: int, ticket_id: int, shown: str) -> None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE ticket_triage SET shown = ? WHERE guild_id = ? AND ticket_id = ?",
+                (shown, guild_id, ticket_id),
+            )
+
     # --- pings -------------------------------------------------------------------------
 
     async def begin_ping(self, guild_id: int, kind: PingKind, subject: str, *, now: float) -> bool:
@@ -254,10 +283,12 @@ class TriageTable:
         )
         return row is not None
 
-    async def pings_since(self, guild_id: int, kind: PingKind, since: float) -> int:
+    async def pings_between(self, guild_id: int, kind: PingKind, start: float, end: float) -> int:
+        """How many pings of ``kind`` were sent in ``[start, end)``."""
         row = await self._db.read_one(
-            "SELECT count(*) FROM triage_pings WHERE guild_id = ? AND kind = ? AND created_at >= ?",
-            (guild_id, kind, since),
+            "SELECT count(*) FROM triage_pings WHERE guild_id = ? AND kind = ?"
+            " AND state = 'sent' AND sent_at >= ? AND sent_at < ?",
+            (guild_id, kind, start, end),
         )
         return 0 if row is None else int(row[0])
 

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS ticket_triage (
     claimed_at    REAL,
     waiting_for   TEXT CHECK (waiting_for IS NULL OR waiting_for IN ('staff', 'customer')),
     waiting_since REAL,
+    shown         TEXT,                           -- what the thread shows ('owner|waiting')
     PRIMARY KEY (guild_id, ticket_id),
     FOREIGN KEY (guild_id, ticket_id) REFERENCES tickets (guild_id, ticket_id) ON DELETE CASCADE
 );
