@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Loaded in this order in setup_hook (RoboDanny style: an explicit list, no directory scan).
-EXTENSIONS: tuple[str, ...] = ("cogs.admin", "cogs.inbound", "cogs.tickets", "cogs.outbound")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.admin",
+    "cogs.inbound",
+    "cogs.tickets",
+    "cogs.outbound",
+    "cogs.triage",
+)
 
 
 def intents() -> discord.Intents:

@@ -39,6 +39,7 @@ from bot.ops.logs import SecretRegistry
 from bot.services import Services
 from bot.store import Store
 from cogs.inbound import Inbound
+from cogs.triage import ClaimButton, Triage
 from tests.fakes.sellapp import FakeSellApp
 
 KEY = "sk_live_edge_test_key_0123456789"
@@ -54,6 +55,13 @@ class InboundWithoutLoops(Inbound, name="Inbound"):
         return None
 
 
+class TriageWithoutLoop(Triage, name="Triage"):
+    """The real triage cog and its Claim button; tests run its passes by hand."""
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ClaimButton)
+
+
 class EdgeBot(BridgeBot):
     """BridgeBot loading the command cogs (the outbound loops are e2e's)."""
 
@@ -61,6 +69,7 @@ class EdgeBot(BridgeBot):
         await self.load_extension("cogs.admin")
         await self.load_extension("cogs.tickets")
         await self.add_cog(InboundWithoutLoops(self))
+        await self.add_cog(TriageWithoutLoop(self))
         await self.tree.sync()
         self.commands_synced = True
 

@@ -7,6 +7,7 @@ so ``/sellapp status`` can say which ones an admin should create."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -96,11 +97,10 @@ class TriageThreads:
     async def _starter(self, thread: discord.Thread) -> discord.Message | None:
         me = self._client.user
         if isinstance(thread.parent, discord.ForumChannel):
+            # A forum post's first message has the thread's id.
             await self._pacer.wait()
-            try:
+            with contextlib.suppress(discord.NotFound):
                 return await thread.fetch_message(thread.id)
-            except discord.NotFound:
-                return None
         await self._pacer.wait()
         async for message in thread.history(limit=5, oldest_first=True):
             if me is not None and message.author.id == me.id and message.embeds:
