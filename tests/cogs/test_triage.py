@@ -108,3 +108,52 @@ async def test_ticket_list_shows_the_waiting_tickets_with_links(sim: Sim) -> Non
     assert f"#{tid} <#{thread.id}>: awaiting staff since <t:" in text
     mine = said(await sim.agent.slash(sim.lobby, "ticket list", show="mine"))
     assert mine == ["No mine tickets."]
+
+
+async def test_admins_set_alerts_hours_sla_and_digest_and_status_shows_them(sim: Sim) -> None:
+    await sim.link()
+    support = sim.guild.create_role("Support")
+
+    notify = await sim.admin.slash(sim.lobby, "sellapp notify", role=support)
+    hours = await sim.admin.slash(
+        sim.lobby,
+        "sellapp hours",
+        days="mon-fri",
+        start="09:00",
+        end="17:00",
+        timezone="Europe/Berlin",
+    )
+    sla = await sim.admin.slash(sim.lobby, "sellapp sla", minutes=1)
+    digest = await sim.admin.slash(sim.lobby, "sellapp digest", channel=sim.lobby, hour=9)
+
+    assert said(notify) == [f"Each new ticket's thread pings <@&{support.id}> once."]
+    assert said(hours) == ["Support hours: mon,tue,wed,thu,fri 09:00-17:00 (Europe/Berlin)."]
+    assert said(sla)[0].startswith("A ticket awaiting staff for 1 support minute(s)")
+    assert said(digest) == [
+        f"Each day at 09:00 (Europe/Berlin) a digest goes to <#{sim.lobby.id}>."
+    ]
+    status = await sim.admin.slash(sim.lobby, "sellapp status")
+    assert status.response is not None
+    fields = {f.name: str(f.value) for f in status.response.embeds[0].fields}
+    assert fields["Triage"].splitlines() == [
+        f"New-ticket alerts: <@&{support.id}>",
+        "Support hours: mon,tue,wed,thu,fri 09:00-17:00 (Europe/Berlin)",
+        "Reminder after: 1 min",
+        f"Daily digest: <#{sim.lobby.id}> at 09:00 (Europe/Berlin)",
+    ]
+
+    off = await sim.admin.slash(sim.lobby, "sellapp notify", off=True)
+    assert said(off) == ["New tickets ping nobody now."]
+    assert (await sim.store.triage.settings(sim.guild.id)).notify_role_id is None
+
+
+async def test_bad_support_hours_say_what_is_expected_and_change_nothing(sim: Sim) -> None:
+    await sim.link()
+
+    result = await sim.admin.slash(
+        sim.lobby, "sellapp hours", days="weekdays", start="09:00", end="17:00", timezone="UTC"
+    )
+
+    [text] = said(result)
+    assert text.startswith("Support hours not changed: days 'weekdays': use day names")
+    assert (await sim.store.triage.settings(sim.guild.id)).hours is None
