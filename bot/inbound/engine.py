@@ -263,6 +263,13 @@ class _Job:
 
 
 @dataclass(slots=True)
+class _Markers:
+    """Our markers in a thread, read at most once per walk (None: not read yet)."""
+
+    found: dict[tuple[int, int], int] | None
+
+
+@dataclass(slots=True)
 class _Outcome:
     found: bool
     """Anything new: messages, or a status change."""
@@ -618,6 +625,7 @@ class InboundSync:
         holding = await self._holding(job.guild_id) if messages else set()
         shown: list[TicketMessage] = []
         held = False
+        seen = _Markers(markers)
         for message in messages:
             outcome = await self._post_one(
                 job,
@@ -626,7 +634,7 @@ class InboundSync:
                 message=message,
                 page_hint=page_hint,
                 holding=holding,
-                markers=markers,
+                markers=seen,
             )
             if outcome == "held":
                 held = True
@@ -645,7 +653,7 @@ class InboundSync:
         message: TicketMessage,
         page_hint: int,
         holding: set[int],
-        markers: dict[tuple[int, int], int] | None,
+        markers: _Markers,
     ) -> Literal["posted", "skipped", "held"]:
         """Post one message (if not yet posted), or say the walk is held there."""
         row = await self._store.messages.get(job.guild_id, message.id)
@@ -665,12 +673,12 @@ class InboundSync:
             from_discord = False
         elif row.state == "pending":
             from_discord = row.direction == "outbound"
-            if markers is None:
-                markers = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
+            if markers.found is None:  # read once per walk, only if a post is in doubt
+                markers.found = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
         else:
             return "skipped"
         ids = await self._post_parts(
-            thread_id, message, ticket, markers or {}, from_discord=from_discord
+            thread_id, message, ticket, markers.found or {}, from_discord=from_discord
         )
         await self._store.messages.record_posted(
             job.guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
