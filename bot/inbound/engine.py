@@ -106,7 +106,7 @@ from bot.sellapp.models import (
 from bot.store import Store
 from bot.store.records import Ticket as TicketRecord
 from bot.store.records import TicketProblem as TicketProblemRecord
-from bot.triage.posts import alert_post, owner_post
+from bot.triage.posts import alert_post, owner_post, send_once
 from bot.triage.waiting import next_waiting
 
 log = logging.getLogger(__name__)
@@ -704,13 +704,15 @@ class InboundSync:
         settings = await self._store.triage.settings(guild_id)
         if settings.notify_role_id is None:
             return
-        if not await self._store.triage.begin_ping(
-            guild_id, "alert", str(ticket_id), now=self._clock()
-        ):
-            return
-        sent = await self._threads.post(thread_id, alert_post(ticket_id, settings.notify_role_id))
-        await self._store.triage.ping_sent(
-            guild_id, "alert", str(ticket_id), sent, now=self._clock()
+        await send_once(
+            self._store,
+            self._threads.post,
+            guild_id=guild_id,
+            kind="alert",
+            subject=str(ticket_id),
+            channel_id=thread_id,
+            post=alert_post(ticket_id, settings.notify_role_id),
+            now=self._clock(),
         )
 
     async def _ping_owner(
@@ -720,11 +722,16 @@ class InboundSync:
         record = await self._store.triage.get(guild_id, ticket_id)
         if record is None or record.owner_id is None:
             return
-        subject = str(message_id)
-        if not await self._store.triage.begin_ping(guild_id, "owner", subject, now=self._clock()):
-            return
-        sent = await self._threads.post(thread_id, owner_post(ticket_id, record.owner_id))
-        await self._store.triage.ping_sent(guild_id, "owner", subject, sent, now=self._clock())
+        await send_once(
+            self._store,
+            self._threads.post,
+            guild_id=guild_id,
+            kind="owner",
+            subject=str(message_id),
+            channel_id=thread_id,
+            post=owner_post(ticket_id, record.owner_id),
+            now=self._clock(),
+        )
 
     async def _post_parts(
         self,

@@ -53,6 +53,23 @@ class TicketTriage:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """A ping as recorded before it is posted: where, what, and whom it may ping."""
+
+    channel_id: int
+    content: str
+    user_id: int | None = None
+    role_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPing:
+    kind: PingKind
+    subject: str
+    ping: Ping
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimResult:
     owner_id: int
     """Who owns the ticket now."""
@@ -254,17 +271,45 @@ class TriageTable:
 
     # --- pings -------------------------------------------------------------------------
 
-    async def begin_ping(self, guild_id: int, kind: PingKind, subject: str, *, now: float) -> bool:
-        """Record the intent to send this ping; False if it was ever recorded before
-        (sent, or interrupted by a crash: then it is not sent again)."""
+    async def begin_ping(
+        self, guild_id: int, kind: PingKind, subject: str, ping: Ping, *, now: float
+    ) -> bool:
+        """Record the intent to send this ping; False if it was recorded before (then this
+        caller must not send it: it was sent, or a crash left it for :meth:`pending`)."""
         async with self._db.transaction() as db:
             count = await changed(
                 db,
-                "INSERT INTO triage_pings (guild_id, kind, subject, state, created_at)"
-                " VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-                (guild_id, kind, subject, now),
+                "INSERT INTO triage_pings (guild_id, kind, subject, state, channel_id, content,"
+                " ping_user, ping_role, created_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    guild_id,
+                    kind,
+                    subject,
+                    ping.channel_id,
+                    ping.content,
+                    ping.user_id,
+                    ping.role_id,
+                    now,
+                ),
             )
         return count > 0
+
+    async def pending(self, guild_id: int, *, before: float) -> list[PendingPing]:
+        """Pings recorded before ``before`` whose post was never confirmed (a crash)."""
+        rows = await self._db.read_all(
+            "SELECT * FROM triage_pings WHERE guild_id = ? AND state = 'pending'"
+            " AND created_at < ? ORDER BY created_at",
+            (guild_id, before),
+        )
+        return [
+            PendingPing(
+                r["kind"],
+                r["subject"],
+                Ping(r["channel_id"], r["content"], r["ping_user"], r["ping_role"]),
+            )
+            for r in rows
+        ]
 
     async def ping_sent(
         self, guild_id: int, kind: PingKind, subject: str, message_id: int, *, now: float

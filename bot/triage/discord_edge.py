@@ -27,6 +27,8 @@ AWAITING_CUSTOMER_TAG = "Awaiting customer"
 TRIAGE_TAGS = (CLAIMED_TAG, AWAITING_STAFF_TAG, AWAITING_CUSTOMER_TAG)
 CLAIM_PREFIX = "sellapp:claim:"
 MAX_APPLIED_TAGS = 5
+FIND_SCAN = 100
+"""Messages read back to find a ping a crash left unconfirmed."""
 
 
 def claim_custom_id(ticket_id: int) -> str:
@@ -179,3 +181,26 @@ class TriageThreads:
                 channel_id, f"Discord refused the post: {exc.text or exc.status}"
             ) from exc
         return message.id
+
+    async def find_post(self, channel_id: int, content: str) -> int | None:
+        """Our message among the channel's last :data:`FIND_SCAN` with exactly ``content``."""
+        channel = self._client.get_channel(channel_id)
+        if channel is None:
+            try:
+                await self._pacer.wait()
+                channel = await self._client.fetch_channel(channel_id)
+            except discord.NotFound:
+                raise ThreadGone(channel_id) from None
+        if not isinstance(channel, discord.Thread | discord.TextChannel):
+            raise ThreadGone(channel_id)
+        me = self._client.user
+        try:
+            await self._pacer.wait()
+            async for message in channel.history(limit=FIND_SCAN):
+                if me is not None and message.author.id == me.id and message.content == content:
+                    return message.id
+        except discord.HTTPException as exc:
+            raise ThreadUnusable(
+                channel_id, f"Discord refused to read: {exc.text or exc.status}"
+            ) from exc
+        return None

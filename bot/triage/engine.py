@@ -22,7 +22,7 @@ from bot.inbound.render import Post
 from bot.store import Store
 from bot.store.triage import TriageSettings, reminder_subject
 from bot.triage.digest import digest_due, digest_text
-from bot.triage.posts import reminder_post
+from bot.triage.posts import as_post, reminder_post, send_once
 from bot.triage.queue import QueueItem
 from bot.triage.reminders import MINUTE_SECONDS, due_levels, target
 from bot.triage.waiting import WaitingFor
@@ -36,6 +36,10 @@ class TriagePort(Protocol):
     ) -> None: ...
 
     async def post(self, channel_id: int, post: Post) -> int: ...
+
+    async def find_post(self, channel_id: int, content: str) -> int | None:
+        """Our recent message in the channel with exactly this content, if any."""
+        ...
 
 
 async def queue_items(store: Store, guild_id: int) -> list[QueueItem]:
@@ -72,12 +76,32 @@ class TriageEngine:
         self._port = port
         self._clock = clock
         self._minute = minute_seconds
+        self._started = clock()
 
     async def run_guild(self, guild_id: int) -> None:
         settings = await self._store.triage.settings(guild_id)
+        await self.recover(guild_id)
         await self.show_all(guild_id)
         await self.remind(settings)
         await self.digest(settings)
+
+    async def recover(self, guild_id: int) -> None:
+        """Pings an earlier run recorded but never confirmed (it died in between): the
+        channel's recent messages say whether the post went out; only if not is it sent.
+        Only rows from before this engine started: this run's own are still in flight."""
+        for pending in await self._store.triage.pending(guild_id, before=self._started):
+            ping = pending.ping
+            try:
+                found = await self._port.find_post(ping.channel_id, ping.content)
+                if found is None:
+                    found = await self._port.post(ping.channel_id, as_post(ping))
+                    log.info("guild %s: %s ping sent after a restart", guild_id, pending.kind)
+            except (ThreadGone, ThreadUnusable) as exc:
+                log.info("guild %s: %s ping given up: %s", guild_id, pending.kind, exc)
+                found = 0  # nowhere to post it: settled, never retried
+            await self._store.triage.ping_sent(
+                guild_id, pending.kind, pending.subject, found, now=self._clock()
+            )
 
     async def show_all(self, guild_id: int) -> None:
         tickets = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
@@ -118,16 +142,25 @@ class TriageEngine:
             ):
                 who = target(level, owner_id=row.owner_id, notify_role_id=settings.notify_role_id)
                 subject = reminder_subject(row.ticket_id, waiting.since, level)
-                if not await self._store.triage.begin_ping(guild_id, "reminder", subject, now=now):
-                    continue
                 post = reminder_post(row.ticket_id, level, who, waiting.since)
                 try:
-                    sent_id = await self._port.post(ticket.thread_id, post)
+                    posted = await send_once(
+                        self._store,
+                        self._port.post,
+                        guild_id=guild_id,
+                        kind="reminder",
+                        subject=subject,
+                        channel_id=ticket.thread_id,
+                        post=post,
+                        now=now,
+                    )
                 except (ThreadGone, ThreadUnusable) as exc:
                     log.info("guild %s: reminder not sent: %s", guild_id, exc)
                     continue
-                await self._store.triage.ping_sent(guild_id, "reminder", subject, sent_id, now=now)
-                log.info("guild %s: ticket %s: reminder %d sent", guild_id, row.ticket_id, level)
+                if posted:
+                    log.info(
+                        "guild %s: ticket %s: reminder %d sent", guild_id, row.ticket_id, level
+                    )
 
     async def digest(self, settings: TriageSettings) -> None:
         if settings.digest_channel_id is None or settings.digest_hour is None:
@@ -146,7 +179,13 @@ class TriageEngine:
             guild_id, "reminder", yesterday, today.timestamp()
         )
         text = digest_text(await queue_items(self._store, guild_id), reminders_yesterday=reminders)
-        if not await self._store.triage.begin_ping(guild_id, "digest", day, now=now):
-            return
-        sent_id = await self._port.post(settings.digest_channel_id, Post(content=text))
-        await self._store.triage.ping_sent(guild_id, "digest", day, sent_id, now=now)
+        await send_once(
+            self._store,
+            self._port.post,
+            guild_id=guild_id,
+            kind="digest",
+            subject=day,
+            channel_id=settings.digest_channel_id,
+            post=Post(content=text),
+            now=now,
+        )

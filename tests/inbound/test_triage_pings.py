@@ -4,6 +4,7 @@ state, on plain data (the fakes of tests/inbound)."""
 from __future__ import annotations
 
 from bot.inbound.render import Post
+from bot.store.triage import Ping
 from bot.triage.waiting import WaitingFor
 from tests.inbound.test_engine import GUILD, STORE, World, fake, http, world
 
@@ -60,12 +61,15 @@ async def test_an_alert_interrupted_by_a_crash_is_not_sent_twice(world: World) -
     await first_link_done(world)
     await world.store.triage.set_notify_role(GUILD, ROLE)
     tid = world.ticket(messages=["hello"])
-    # The intent row is committed; the process dies before the post.
-    assert await world.store.triage.begin_ping(GUILD, "alert", str(tid), now=world.clock())
+    # The intent row is committed; the process dies before the post. The poller never
+    # sends it blindly: the triage loop looks for it first (tests/triage/test_engine.py).
+    ping = Ping(0, f"<@&{ROLE}> New ticket #{tid}.", None, ROLE)
+    assert await world.store.triage.begin_ping(GUILD, "alert", str(tid), ping, now=world.clock())
 
     await world.settle()
 
     assert pings(world, tid) == []
+    assert len(await world.store.triage.pending(GUILD, before=world.clock() + 1)) == 1
 
 
 async def test_each_customer_message_pings_the_owner_once_and_only_the_owner(

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from bot.store.triage import Ping
 from bot.triage.hours import parse_hours
 from bot.triage.waiting import Waiting, WaitingFor
 
 GUILD = 1
+PING = Ping(700, "<@&5> New ticket #7.", None, 5)
 
 
 @pytest.fixture
@@ -64,13 +66,18 @@ async def test_waiting_state_is_kept_per_ticket(store: Store) -> None:
 
 
 async def test_a_ping_is_begun_once_even_after_a_restart(tmp_path: Path, store: Store) -> None:
-    assert await store.triage.begin_ping(GUILD, "alert", "7", now=1.0)
-    assert not await store.triage.begin_ping(GUILD, "alert", "7", now=2.0)
+    assert await store.triage.begin_ping(GUILD, "alert", "7", PING, now=1.0)
+    assert not await store.triage.begin_ping(GUILD, "alert", "7", PING, now=2.0)
     await store.close()
 
     async with await Store.open(tmp_path / "bridge.sqlite3") as again:
-        # The first attempt never confirmed it was sent (a crash): still not sent twice.
-        assert not await again.triage.begin_ping(GUILD, "alert", "7", now=3.0)
+        # The first attempt never confirmed it was sent (a crash): nobody may send it
+        # blindly; it is pending, to be looked for in its channel first.
+        assert not await again.triage.begin_ping(GUILD, "alert", "7", PING, now=3.0)
+        [pending] = await again.triage.pending(GUILD, before=3.0)
+        assert (pending.kind, pending.subject, pending.ping) == ("alert", "7", PING)
+        await again.triage.ping_sent(GUILD, "alert", "7", 1234, now=4.0)
+        assert await again.triage.pending(GUILD, before=5.0) == []
 
 
 async def test_settings_round_trip(store: Store) -> None:
@@ -89,10 +96,10 @@ async def test_settings_round_trip(store: Store) -> None:
 
 async def test_forgetting_a_guilds_tickets_forgets_their_owners_and_pings(store: Store) -> None:
     await store.triage.claim(GUILD, 7, 100, now=5.0)
-    await store.triage.begin_ping(GUILD, "alert", "7", now=1.0)
+    await store.triage.begin_ping(GUILD, "alert", "7", PING, now=1.0)
     await store.links.upsert(GUILD, now=1.0, store_slug="s")
 
     await store.links.delete(GUILD, forget_tickets=True)
 
     assert await store.triage.get(GUILD, 7) is None
-    assert await store.triage.begin_ping(GUILD, "alert", "7", now=9.0)
+    assert await store.triage.begin_ping(GUILD, "alert", "7", PING, now=9.0)

@@ -13,10 +13,11 @@ import pytest
 
 from bot.inbound.render import Post
 from bot.store import Store
+from bot.store.triage import Ping, reminder_subject
 from bot.triage.engine import TriageEngine
 from bot.triage.hours import parse_hours
 from bot.triage.waiting import Waiting, WaitingFor
-from tests.inbound.fakes import Clock
+from tests.inbound.fakes import Clock, Crash
 
 GUILD = 1
 ROLE = 55
@@ -42,6 +43,14 @@ class FakePort:
     async def post(self, channel_id: int, post: Post) -> int:
         self.posts.append((channel_id, post))
         return 10_000 + len(self.posts)
+
+    async def find_post(self, channel_id: int, content: str) -> int | None:
+        found = [
+            10_001 + i
+            for i, (c, p) in enumerate(self.posts)
+            if c == channel_id and p.content == content
+        ]
+        return found[0] if found else None
 
 
 class World:
@@ -188,3 +197,40 @@ async def test_the_digest_goes_out_once_a_day_at_its_hour_with_the_queue(world: 
     world.clock.now = at("2026-03-03T09:05")
     await world.engine.run_guild(GUILD)
     assert len(world.port.posts) == 2
+
+
+async def test_a_reminder_a_crash_left_unconfirmed_is_posted_after_the_restart_only_if_missing(
+    world: World,
+) -> None:
+    await world.ticket(1)
+    await world.ticket(2)
+    since = world.clock()
+    for tid in (1, 2):
+        await world.store.triage.set_waiting(GUILD, tid, Waiting(WaitingFor.STAFF, since))
+    world.clock.advance(30 * 60)
+    # Crash 1: ticket 1's reminder was posted, the process died before marking it sent.
+    real_post = world.port.post
+
+    async def post_then_die(channel_id: int, post: Post) -> int:
+        await real_post(channel_id, post)
+        raise Crash
+
+    world.port.post = post_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await world.engine.run_guild(GUILD)
+    # Crash 2: ticket 2's reminder row is written, the process died before posting.
+    reminder = next(p for c, p in world.port.posts if c == 100)
+    subject2 = reminder_subject(2, since, 1)
+    text2 = reminder.content.replace("#1", "#2")
+    assert await world.store.triage.begin_ping(
+        GUILD, "reminder", subject2, Ping(200, text2, None, ROLE), now=world.clock()
+    )
+    world.port.post = real_post  # type: ignore[method-assign]
+
+    world.clock.advance(1)
+    await world.restart()
+    await world.engine.run_guild(GUILD)
+    await world.engine.run_guild(GUILD)
+
+    assert [c for c, _ in world.port.posts] == [100, 200]
+    assert [p.ping_role for _, p in world.port.posts] == [ROLE, ROLE]

@@ -1,7 +1,8 @@
 -- 0008: triage (issue 16). Per guild: the notify role, support hours, SLA and digest.
 -- Per ticket: its owner and whom it waits for since when. And every ping the bridge sends
 -- (new-ticket alert, owner ping, reminder, digest), keyed so that none is sent twice:
--- the row is committed before the post ('pending') and marked 'sent' after it.
+-- the row is committed before the post ('pending') and marked 'sent' after it; a row a
+-- crash left pending is looked for in its channel and posted only if it isn't there.
 CREATE TABLE IF NOT EXISTS triage_settings (
     guild_id          INTEGER PRIMARY KEY,
     notify_role_id    INTEGER,
@@ -34,6 +35,10 @@ CREATE TABLE IF NOT EXISTS triage_pings (
                                                   -- reminder: ticket:period start:level;
                                                   -- digest: the local date
     state              TEXT    NOT NULL CHECK (state IN ('pending', 'sent')),
+    channel_id         INTEGER NOT NULL,          -- where it is posted (a thread, the digest's channel)
+    content            TEXT    NOT NULL,          -- what it says: found again after a crash
+    ping_user          INTEGER,                   -- the one user it may ping
+    ping_role          INTEGER,                   -- the one role it may ping
     discord_message_id INTEGER,
     created_at         REAL    NOT NULL,
     sent_at            REAL,
