@@ -114,8 +114,9 @@ class TriageEngine:
             try:
                 await self._port.show(ticket.thread_id, ticket.ticket_id, row.owner_id, waiting)
             except (ThreadGone, ThreadUnusable) as exc:
+                # Not retried every pass (e.g. a thread archived for inactivity): the next
+                # change of owner or waiting state tries again.
                 log.info("guild %s: ticket %s: %s", guild_id, ticket.ticket_id, exc)
-                continue
             await self._store.triage.mark_shown(guild_id, row.ticket_id, row.showing)
 
     async def remind(self, settings: TriageSettings) -> None:

@@ -3,6 +3,7 @@ once, what the first message shows, and /ticket list."""
 
 from __future__ import annotations
 
+import discord
 from simcord import ChannelHandle
 
 from cogs.triage import Triage
@@ -157,3 +158,14 @@ async def test_bad_support_hours_say_what_is_expected_and_change_nothing(sim: Si
     [text] = said(result)
     assert text.startswith("Support hours not changed: days 'weekdays': use day names")
     assert (await sim.store.triage.settings(sim.guild.id)).hours is None
+
+
+async def test_a_claimed_forum_post_is_tagged_claimed_and_awaiting_staff(sim: Sim) -> None:
+    _, thread = await ticket_thread(sim)
+
+    await sim.agent.slash(thread, "ticket claim")
+    await triage_pass(sim)
+
+    channel = sim.bot.get_channel(thread.id)
+    assert isinstance(channel, discord.Thread)
+    assert {t.name for t in channel.applied_tags} == {"Open", "Claimed", "Awaiting staff"}
