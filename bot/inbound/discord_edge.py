@@ -17,6 +17,7 @@ import discord
 from bot.errors import ChannelUnusable, DiscordUnavailable, ThreadGone, ThreadUnusable
 from bot.inbound.render import Post, read_marker
 from bot.pacing import Pacer
+from bot.triage.tags import TRIAGE_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,10 @@ class DiscordThreads:
         return thread
 
     async def _tags(self, forum: discord.ForumChannel) -> dict[str, discord.ForumTag]:
-        """The forum's Open and Closed tags, created if missing."""
+        """The forum's Open and Closed tags, created if missing (with triage's tags, in the
+        same request)."""
         by_name = {t.name.casefold(): t for t in forum.available_tags}
-        missing = [n for n in (OPEN_TAG, CLOSED_TAG) if n.casefold() not in by_name]
+        missing = [n for n in (OPEN_TAG, CLOSED_TAG, *TRIAGE_TAGS) if n.casefold() not in by_name]
         refused_at = self._tags_refused.get(forum.id)
         if refused_at is not None and time.monotonic() - refused_at < TAGS_RETRY_SECONDS:
             missing = []

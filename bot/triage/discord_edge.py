@@ -2,8 +2,9 @@
 (with its **Claim** button), and in a forum the tags *Claimed*, *Awaiting staff* and
 *Awaiting customer*. The one module of :mod:`bot.triage` that touches discord.
 
-Tags the bot may not create (it lacks Manage Channels) are named back to the caller,
-so ``/sellapp status`` can say which ones an admin should create."""
+The tags are created with *Open* and *Closed* by :mod:`bot.inbound.discord_edge`; the
+ones a forum still lacks (the bot has no Manage Channels) are kept in
+:attr:`TriageThreads.missing_tags`, so ``/sellapp status`` can say which to create."""
 
 from __future__ import annotations
 
@@ -17,14 +18,11 @@ from bot.errors import ThreadGone, ThreadUnusable
 from bot.inbound.discord_edge import allowed_mentions
 from bot.inbound.render import Post
 from bot.pacing import Pacer
+from bot.triage.tags import AWAITING_CUSTOMER_TAG, AWAITING_STAFF_TAG, CLAIMED_TAG, TRIAGE_TAGS
 from bot.triage.waiting import WaitingFor
 
 log = logging.getLogger(__name__)
 
-CLAIMED_TAG = "Claimed"
-AWAITING_STAFF_TAG = "Awaiting staff"
-AWAITING_CUSTOMER_TAG = "Awaiting customer"
-TRIAGE_TAGS = (CLAIMED_TAG, AWAITING_STAFF_TAG, AWAITING_CUSTOMER_TAG)
 CLAIM_PREFIX = "sellapp:claim:"
 MAX_APPLIED_TAGS = 5
 FIND_SCAN = 100
@@ -136,20 +134,13 @@ class TriageThreads:
         self, thread: discord.Thread, forum: discord.ForumChannel, wanted: list[str]
     ) -> None:
         by_name = {t.name.casefold(): t for t in forum.available_tags}
+        # Created with Open and Closed by the inbound edge when the bot may; else named in
+        # /sellapp status so an admin can add them.
         missing = [n for n in TRIAGE_TAGS if n.casefold() not in by_name]
-        if missing and forum.id not in self.missing_tags:
-            tags = [*forum.available_tags, *(discord.ForumTag(name=n) for n in missing)]
-            try:
-                await self._pacer.wait()
-                forum = await forum.edit(available_tags=tags[:20])
-            except discord.Forbidden:
-                log.warning(
-                    "forum %s has no %s tag(s) and the bot may not create them",
-                    forum.id,
-                    "/".join(missing),
-                )
-                self.missing_tags[forum.id] = missing
-            by_name = {t.name.casefold(): t for t in forum.available_tags}
+        if missing:
+            self.missing_tags[forum.id] = missing
+        else:
+            self.missing_tags.pop(forum.id, None)
         triage = {n.casefold() for n in TRIAGE_TAGS}
         keep = [t for t in thread.applied_tags if t.name.casefold() not in triage]
         add = [by_name[n.casefold()] for n in wanted if n.casefold() in by_name]

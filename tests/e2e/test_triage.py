@@ -106,6 +106,12 @@ async def test_claim_unclaim_transfer_and_the_owners_ping_on_a_customer_message(
         return fields.get("Owner")
 
     await world.discord.wait_for(lambda: owner_shown() == "unclaimed" or None, timeout=20)
+    # The bot may not create forum tags here (no Manage Channels): status names them.
+    status = await run_in(world, world.text_channel.id, world.admin, "sellapp", sub("status"))
+    assert (
+        "Create these forum tags (the bot may not): *Claimed*, *Awaiting staff*,"
+        " *Awaiting customer*" in status.fields["Triage"]
+    )
 
 
 async def test_a_reminder_fires_once_and_not_again_after_a_restart(
