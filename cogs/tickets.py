@@ -26,7 +26,7 @@ from bot.tree import NotAllowed
 from bot.triage.claims import claim_words, transfer_words, unclaim_words
 from bot.triage.engine import queue_items
 from bot.triage.find import find
-from bot.triage.queue import LIST_LIMIT, Show, line, queue
+from bot.triage.queue import Show, list_text, queue
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -210,13 +210,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         items = queue(
             await queue_items(self.services.store, link.guild_id), show, me=interaction.user.id
         )
-        if not items:
-            text = f"No {show.value} tickets."
-        else:
-            shown = [line(i) for i in items[:LIST_LIMIT]]
-            more = len(items) - len(shown)
-            text = f"**{show.value.title()} tickets** ({len(items)}, oldest wait first)\n"
-            text += "\n".join(shown) + (f"\n…and {more} more." if more > 0 else "")
+        text = list_text(items, show)
         await interaction.response.send_message(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.triage.waiting import WaitingFor
 
 LIST_LIMIT = 25
+MESSAGE_LIMIT = 2000
 
 
 class Show(enum.StrEnum):
@@ -58,3 +59,26 @@ def line(item: QueueItem) -> str:
     else:
         wait = f"awaiting {item.waiting_for.value} since <t:{int(item.waiting_since)}:R>"
     return f"#{item.ticket_id} {where}: {wait}{owner}"
+
+
+EMPTY = {
+    Show.WAITING: "No open ticket is awaiting staff.",
+    Show.UNCLAIMED: "No open ticket is unclaimed.",
+    Show.MINE: "You own no open tickets.",
+    Show.OPEN: "No open tickets.",
+}
+
+
+def list_text(items: list[QueueItem], show: Show) -> str:
+    """The reply of ``/ticket list``: within one Discord message, saying how many more."""
+    if not items:
+        return EMPTY[show]
+    head = f"**{show.value.title()} tickets** ({len(items)}, oldest wait first)"
+    lines: list[str] = []
+    for item in items[:LIST_LIMIT]:
+        candidate = "\n".join([head, *lines, line(item)])
+        if len(candidate) > MESSAGE_LIMIT - 40:  # room for the "more" line
+            break
+        lines.append(line(item))
+    more = len(items) - len(lines)
+    return "\n".join([head, *lines] + ([f"…and {more} more."] if more > 0 else []))

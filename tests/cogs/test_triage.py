@@ -108,7 +108,7 @@ async def test_ticket_list_shows_the_waiting_tickets_with_links(sim: Sim) -> Non
     [text] = said(result)
     assert f"#{tid} <#{thread.id}>: awaiting staff since <t:" in text
     mine = said(await sim.agent.slash(sim.lobby, "ticket list", show="mine"))
-    assert mine == ["No mine tickets."]
+    assert mine == ["You own no open tickets."]
 
 
 async def test_admins_set_alerts_hours_sla_and_digest_and_status_shows_them(sim: Sim) -> None:

@@ -16,7 +16,7 @@ from bot.triage.hours import (
     parse_hours,
     support_seconds,
 )
-from bot.triage.queue import QueueItem, Show, queue
+from bot.triage.queue import QueueItem, Show, list_text, queue
 from bot.triage.reminders import Target, due_at, due_levels, target
 from bot.triage.waiting import Waiting, WaitingFor, next_waiting
 
@@ -175,3 +175,15 @@ def test_lists_show_oldest_wait_first_and_only_what_was_asked() -> None:
     assert [i.ticket_id for i in queue(items, Show.UNCLAIMED, me=5)] == [3, 1, 5]
     assert [i.ticket_id for i in queue(items, Show.MINE, me=5)] == [2]
     assert [i.ticket_id for i in queue(items, Show.OPEN, me=5)] == [2, 3, 1, 5]
+
+
+def test_a_long_list_fits_one_discord_message_and_says_how_many_more() -> None:
+    items = [_item(i, since=float(i)) for i in range(1, 200)]
+
+    text = list_text(queue(items, Show.WAITING, me=0), Show.WAITING)
+
+    assert len(text) <= 2000
+    assert text.startswith("**Waiting tickets** (199, oldest wait first)")
+    shown = text.count("awaiting staff since")
+    assert text.endswith(f"…and {199 - shown} more.")
+    assert list_text([], Show.MINE) == "You own no open tickets."
