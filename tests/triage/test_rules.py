@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sellapp.models import Author
+from bot.sellapp.models import Author, Ticket
+from bot.triage.find import find
 from bot.triage.hours import (
     BadHours,
     after_support_seconds,
@@ -187,3 +188,33 @@ def test_a_long_list_fits_one_discord_message_and_says_how_many_more() -> None:
     shown = text.count("awaiting staff since")
     assert text.endswith(f"…and {199 - shown} more.")
     assert list_text([], Show.MINE) == "You own no open tickets."
+
+
+# --- find --------------------------------------------------------------------------------
+
+
+def _ticket(ticket_id: int, email: str, order: str | None, status: str = "OPEN") -> Ticket:
+    return Ticket.model_validate(
+        {
+            "id": ticket_id,
+            "title": "t",
+            "status": status,
+            "customer": {"email": email},
+            "reference": {"id": order, "type": "order"} if order else None,
+            "created_at": "2026-03-02T10:00:00Z",
+            "updated_at": "2026-03-02T10:00:00Z",
+        }
+    )
+
+
+def test_find_matches_a_ticket_id_a_customer_email_or_an_order_id_closed_ones_too() -> None:
+    tickets = [
+        _ticket(1, "ann@example.com", "900"),
+        _ticket(2, "bob@example.com", None, status="CLOSED"),
+        _ticket(3, "Ann@Example.com", "901", status="CLOSED"),
+    ]
+    assert [t.id for t in find(tickets, "#2")] == [2]
+    assert [t.id for t in find(tickets, "ann@example.com")] == [3, 1]
+    assert [t.id for t in find(tickets, "901")] == [3]
+    assert find(tickets, "ann") == []  # part of an email is not enough
+    assert find(tickets, "  ") == []
