@@ -182,3 +182,28 @@ async def test_the_list_and_the_digest_show_the_waiting_tickets(
     assert pings(digest) == (set(), set(), False)
     await asyncio.sleep(1.0)
     assert len(digests()) == 1
+
+
+async def test_two_claims_at_once_make_one_owner_and_the_other_is_told_who(
+    world: World, start_bot: StartBot
+) -> None:
+    second = world.discord.add_member(world.guild, "bob", roles=[world.staff_role])
+    bot = await start_bot()
+    ticket = world.sellapp.add_ticket(STORE, messages=["hello"])
+    thread = await thread_of(world, ticket["id"])
+    tid = ticket["id"]
+
+    for round_ in range(3):
+        # Both interactions reach the bot before either is answered.
+        a = world.discord.run_command(world.guild, thread.id, world.staff, "ticket", sub("claim"))
+        b = world.discord.run_command(world.guild, thread.id, second, "ticket", sub("claim"))
+        answers = await asyncio.gather(answer(world, a), answer(world, b))
+        texts = sorted(x.text for x in answers)
+        won = [x.text for x in answers].index(f"You own ticket #{tid} now.")
+        owner = (world.staff, second)[won]
+        assert texts == sorted(
+            [f"You own ticket #{tid} now.", f"Ticket #{tid} is already claimed by <@{owner.id}>."]
+        ), round_
+        freed = await run_in(world, thread.id, owner, "ticket", sub("unclaim"))
+        assert freed.text == f"You no longer own ticket #{tid}."
+    assert len([line for line in bot.lines if "Traceback" in line]) == 0
