@@ -26,6 +26,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.outbound",
     "cogs.orders",
     "cogs.snippets",
+    "cogs.triage",
 )
 
 

@@ -50,6 +50,8 @@ _EXPECTS: dict[str, str] = {
     "webhook_host": "an interface address to bind, such as 0.0.0.0 or 127.0.0.1",
     "push_sweep_seconds": "a number of seconds, at least 1 (default 900)",
     "sellapp_webhook_secret": "the store's webhook signing secret from SellApp, or blank",
+    "triage_minute_seconds": "a number of seconds from 0.01 to 60 (for testing only)",
+    "triage_check_seconds": "a number of seconds from 0.1 to 600",
 }
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -95,6 +97,10 @@ class Settings(BaseSettings):
     webhook_host: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "0.0.0.0"  # noqa: S104
     push_sweep_seconds: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 900.0
     sellapp_webhook_secret: SecretStr | None = None
+    # Triage (issue 16): how often reminders and the digest are checked, and, for tests
+    # only, how many real seconds one SLA minute lasts.
+    triage_check_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 30.0
+    triage_minute_seconds: Annotated[float, Field(ge=0.01, le=60, allow_inf_nan=False)] = 60.0
 
     @field_validator(
         "discord_token",

@@ -36,6 +36,8 @@ from bot.stats.compute import compute as compute_stats
 from bot.stats.report import to_csv
 from bot.stats.report import words as stats_words
 from bot.tree import NotAllowed, reply_error
+from bot.triage.hours import BadHours, parse_hours
+from bot.triage.settings_words import triage_words
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -428,6 +430,121 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         text = f"{stats_words(found)}\n{scale_words(found)}"
         await interaction.followup.send(text[:2000], files=files, ephemeral=True)
 
+    # -- triage (issue 16): alerts, support hours, reminders, digest -----------------------
+
+    def _triage_changed(self) -> None:
+        from cogs.triage import Triage  # noqa: PLC0415 (loaded after this cog)
+
+        cog = self.bot.get_cog("Triage")
+        if isinstance(cog, Triage):
+            cog.changed()
+
+    @app_commands.command(name="notify", description="Ping a role once for each new ticket")
+    @app_commands.describe(role="The role to ping", off="Stop the alerts")
+    async def notify(
+        self, interaction: discord.Interaction, role: discord.Role | None = None, off: bool = False
+    ) -> None:
+        guild_id = self._guild(interaction)
+        if off:
+            await self.services.store.triage.set_notify_role(guild_id, None)
+            text = "New tickets ping nobody now."
+        elif role is None or role.is_default():
+            raise NotAllowed("Pick a role (not @everyone), or off:True to stop the alerts.")
+        else:
+            await self.services.store.triage.set_notify_role(guild_id, role.id)
+            text = f"Each new ticket's thread pings {role.mention} once."
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @app_commands.command(name="hours", description="Support hours: reminders count only these")
+    @app_commands.describe(
+        days="e.g. mon-fri or mon,wed,fri",
+        start="e.g. 09:00",
+        end="e.g. 17:00 (before start: overnight)",
+        timezone="e.g. Europe/Berlin",
+        off="Count every minute",
+    )
+    async def hours(  # noqa: PLR0917 (slash command options)
+        self,
+        interaction: discord.Interaction,
+        days: str = "mon-fri",
+        start: str = "09:00",
+        end: str = "17:00",
+        timezone: str = "UTC",
+        off: bool = False,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        if off:
+            await self.services.store.triage.set_hours(guild_id, None)
+            text = "No support hours: every minute counts towards a reminder."
+        else:
+            try:
+                hours = parse_hours(days, start, end, timezone)
+            except BadHours as exc:
+                raise NotAllowed(f"Support hours not changed: {exc}.") from None
+            await self.services.store.triage.set_hours(guild_id, hours)
+            text = f"Support hours: {hours.words()}."
+        self._triage_changed()
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="sla", description="Remind staff when a ticket waits this long")
+    @app_commands.describe(
+        minutes="Support minutes a customer may wait (1 and up)", off="No reminders"
+    )
+    async def sla(
+        self,
+        interaction: discord.Interaction,
+        minutes: app_commands.Range[int, 1, 100_000] | None = None,
+        off: bool = False,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        if off:
+            await self.services.store.triage.set_sla(guild_id, None)
+            text = "No reminders."
+        elif minutes is None:
+            raise NotAllowed("Give minutes (1 and up), or off:True to stop reminders.")
+        else:
+            await self.services.store.triage.set_sla(guild_id, minutes)
+            text = (
+                f"A ticket awaiting staff for {minutes} support minute(s) gets a reminder "
+                f"(its owner, else the notify role); at {2 * minutes} the notify role."
+            )
+        self._triage_changed()
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="digest", description="A daily summary of the queue")
+    @app_commands.describe(
+        channel="Where it goes", hour="The hour, in the support hours' timezone", off="Stop it"
+    )
+    async def digest(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+        hour: app_commands.Range[int, 0, 23] = 9,
+        off: bool = False,
+    ) -> None:
+        guild_id = self._guild(interaction)
+        if off:
+            await self.services.store.triage.set_digest(guild_id, None, None)
+            text = "No daily digest."
+        elif channel is None:
+            raise NotAllowed("Give a channel, or off:True to stop the digest.")
+        else:
+            await self.services.store.triage.set_digest(guild_id, channel.id, hour)
+            timezone = (await self.services.store.triage.settings(guild_id)).timezone
+            text = f"Each day at {hour:02d}:00 ({timezone}) a digest goes to {channel.mention}."
+        self._triage_changed()
+        await interaction.response.send_message(text, ephemeral=True)
+
+    def _missing_tags(self, channel_id: int | None) -> list[str]:
+        from cogs.triage import Triage  # noqa: PLC0415 (loaded after this cog)
+
+        cog = self.bot.get_cog("Triage")
+        if not isinstance(cog, Triage) or channel_id is None:
+            return []
+        return cog.threads.missing_tags.get(channel_id, [])
+
     # -- status -----------------------------------------------------------------------------
 
     @app_commands.command(name="status", description="How the bridge is doing in this server")
@@ -484,6 +601,12 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
         embed.add_field(name="Signature", value=signature_words(signature), inline=False)
         snippets = len(await store.replytools.snippets(guild_id))
         embed.add_field(name="Snippets", value=f"{snippets} saved (/snippet list)")
+
+        triage = await store.triage.settings(guild_id)
+        missing = self._missing_tags(link.channel_id)
+        embed.add_field(
+            name="Triage", value=triage_words(triage, missing_tags=missing)[:1024], inline=False
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -8,6 +8,7 @@ the guild's id, so another guild's ticket is simply "not a ticket thread" here.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -24,6 +25,10 @@ from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket, TicketStatus
 from bot.store.records import Ticket as TicketRecord
 from bot.tree import NotAllowed
+from bot.triage.claims import claim_words, transfer_words, unclaim_words
+from bot.triage.engine import queue_items
+from bot.triage.find import find
+from bot.triage.queue import Show, list_text, queue
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -196,6 +201,94 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         self, interaction: discord.Interaction, amount: app_commands.Range[str, 0, 20] = ""
     ) -> None:
         await self.bot.orders.propose(interaction, "refund", amount)
+
+    # --- triage (issue 16): owners, lists, find ------------------------------------------
+
+    def _triage_changed(self) -> None:
+        from cogs.triage import Triage  # noqa: PLC0415 (loaded after this cog)
+
+        cog = self.bot.get_cog("Triage")
+        if isinstance(cog, Triage):
+            cog.changed()
+
+    @app_commands.command(name="claim", description="Take this ticket: you own it")
+    async def claim(self, interaction: discord.Interaction) -> None:
+        link, record, _ = await self._here(interaction)
+        result = await self.services.store.triage.claim(
+            link.guild_id, record.ticket_id, interaction.user.id, now=time.time()
+        )
+        await interaction.response.send_message(
+            claim_words(record.ticket_id, interaction.user.id, result), ephemeral=True
+        )
+        if result.taken:
+            self._triage_changed()
+
+    @app_commands.command(name="unclaim", description="Nobody owns this ticket any more")
+    async def unclaim(self, interaction: discord.Interaction) -> None:
+        link, record, _ = await self._here(interaction)
+        previous = await self.services.store.triage.set_owner(
+            link.guild_id, record.ticket_id, None, now=time.time()
+        )
+        await interaction.response.send_message(
+            unclaim_words(record.ticket_id, interaction.user.id, previous), ephemeral=True
+        )
+        self._triage_changed()
+
+    @app_commands.command(name="transfer", description="Give this ticket to another staff member")
+    @app_commands.describe(member="The new owner (a staff member)")
+    async def transfer(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        link, record, _ = await self._here(interaction)
+        if member.bot or not (
+            member.guild_permissions.manage_guild
+            or any(role.id in link.staff_role_ids for role in member.roles)
+        ):
+            raise NotAllowed(f"{member.mention} isn't staff here; pick a staff member.")
+        previous = await self.services.store.triage.set_owner(
+            link.guild_id, record.ticket_id, member.id, now=time.time()
+        )
+        await interaction.response.send_message(
+            transfer_words(record.ticket_id, member.id, previous),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self._triage_changed()
+
+    @app_commands.command(name="list", description="Tickets waiting, unclaimed, yours or open")
+    @app_commands.describe(show="Which tickets (oldest wait first)")
+    async def list_(self, interaction: discord.Interaction, show: Show) -> None:
+        link = await self._link(interaction)
+        items = queue(
+            await queue_items(self.services.store, link.guild_id), show, me=interaction.user.id
+        )
+        text = list_text(items, show)
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @app_commands.command(name="find", description="Find a ticket by id, customer email or order")
+    @app_commands.describe(query="A ticket id, a customer's email or an order id")
+    async def find(
+        self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 200]
+    ) -> None:
+        link = await self._link(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        listing = await self.services.links.client_for(link).list_all_tickets()
+        found = find(listing.items, query)
+        threads = {
+            t.ticket_id: t.thread_id for t in await self.services.store.tickets.all(link.guild_id)
+        }
+        if not found:
+            text = "No ticket matches that id, email or order."
+        else:
+            rows = []
+            for ticket in found:
+                thread = threads.get(ticket.id)
+                where = f"<#{thread}>" if thread is not None else "no thread (/ticket open)"
+                rows.append(f"#{ticket.id} ({ticket.status.value.lower()}): {where}")
+            text = "\n".join(rows)
+        await interaction.followup.send(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot: BridgeBot) -> None:

@@ -40,6 +40,7 @@ from bot.services import Services
 from bot.store import Store
 from cogs.inbound import Inbound
 from cogs.outbound import Outbound
+from cogs.triage import ClaimButton, Triage
 from tests.fakes.sellapp import FakeSellApp
 
 KEY = "sk_live_edge_test_key_0123456789"
@@ -63,6 +64,13 @@ class OutboundWithoutLoops(Outbound, name="Outbound"):
         return None
 
 
+class TriageWithoutLoop(Triage, name="Triage"):
+    """The real triage cog and its Claim button; tests run its passes by hand."""
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ClaimButton)
+
+
 class EdgeBot(BridgeBot):
     """BridgeBot loading the command cogs (the outbound loops are e2e's)."""
 
@@ -72,6 +80,7 @@ class EdgeBot(BridgeBot):
         await self.add_cog(InboundWithoutLoops(self))
         await self.add_cog(OutboundWithoutLoops(self))
         await self.load_extension("cogs.snippets")
+        await self.add_cog(TriageWithoutLoop(self))
         await self.tree.sync()
         self.commands_synced = True
 

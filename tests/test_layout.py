@@ -16,6 +16,7 @@ MAY_IMPORT_DISCORD = {
     "bot/permissions.py",
     "bot/inbound/discord_edge.py",
     "bot/outbound/discord_edge.py",
+    "bot/triage/discord_edge.py",
     "bot/ops/commands.py",
     "bot/ops/health.py",
 }

@@ -17,6 +17,7 @@ import discord
 from bot.errors import ChannelUnusable, DiscordUnavailable, ThreadGone, ThreadUnusable
 from bot.inbound.render import Post, read_marker
 from bot.pacing import Pacer
+from bot.triage.tags import TRIAGE_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,18 @@ TAGS_RETRY_SECONDS = 3600.0
 """After Discord refused to create a forum's tags, how long before asking again."""
 
 TicketChannel = discord.TextChannel | discord.ForumChannel
+
+
+def allowed_mentions(post: Post) -> discord.AllowedMentions:
+    """Nobody, unless the post names the one user or role it may ping (triage's pings)."""
+    if post.ping_user is None and post.ping_role is None:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False,
+        users=[discord.Object(post.ping_user)] if post.ping_user is not None else False,
+        roles=[discord.Object(post.ping_role)] if post.ping_role is not None else False,
+        replied_user=False,
+    )
 
 
 def _embeds(post: Post) -> list[discord.Embed]:
@@ -106,9 +119,10 @@ class DiscordThreads:
         return thread
 
     async def _tags(self, forum: discord.ForumChannel) -> dict[str, discord.ForumTag]:
-        """The forum's Open and Closed tags, created if missing."""
+        """The forum's Open and Closed tags, created if missing (with triage's tags, in the
+        same request)."""
         by_name = {t.name.casefold(): t for t in forum.available_tags}
-        missing = [n for n in (OPEN_TAG, CLOSED_TAG) if n.casefold() not in by_name]
+        missing = [n for n in (OPEN_TAG, CLOSED_TAG, *TRIAGE_TAGS) if n.casefold() not in by_name]
         refused_at = self._tags_refused.get(forum.id)
         if refused_at is not None and time.monotonic() - refused_at < TAGS_RETRY_SECONDS:
             missing = []
@@ -177,7 +191,7 @@ class DiscordThreads:
             message = await thread.send(
                 content=post.content or None,
                 embeds=_embeds(post),
-                allowed_mentions=discord.AllowedMentions.none(),
+                allowed_mentions=allowed_mentions(post),
             )
         except discord.HTTPException as exc:
             if exc.code == THREAD_ARCHIVED:

@@ -80,7 +80,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
 from bot.inbound.problems import (
@@ -107,6 +107,8 @@ from bot.sellapp.models import (
 from bot.store import Store
 from bot.store.records import Ticket as TicketRecord
 from bot.store.records import TicketProblem as TicketProblemRecord
+from bot.triage.posts import alert_post, owner_post, send_once
+from bot.triage.waiting import next_waiting
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +259,15 @@ class _Job:
     """Tickets worked on (so a work problem not seen again has cleared)."""
     sweep: float | None = None
     """Push is live: a quiet open ticket is read again only this often (not on a backoff)."""
+    first_link: bool = False
+    """The guild's first link: its tickets are not new to the team, so no alerts."""
+
+
+@dataclass(slots=True)
+class _Markers:
+    """Our markers in a thread, read at most once per walk (None: not read yet)."""
+
+    found: dict[tuple[int, int], int] | None
 
 
 @dataclass(slots=True)
@@ -328,6 +339,7 @@ class InboundSync:
         recorded = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
         first_link = not await self._store.state.first_link_done(guild_id)
         job = await self._job(guild_id, channel_id, source, interval, report, sweep=sweep)
+        job.first_link = first_link
         job.seen.extend(listing_problems(listing))
         before = await self._store.problems.all(guild_id)
         retry_at = {p.ticket_id: p.retry_at for p in before if p.kind in BACKS_OFF}
@@ -550,6 +562,7 @@ class InboundSync:
         thread_id = record.thread_id
         thread_closed = record.status == TicketStatus.CLOSED.value and thread_id is not None
         markers: dict[tuple[int, int], int] | None = None
+        alert = thread_id is None and ticket.status is TicketStatus.OPEN and not job.first_link
         if thread_id is None:
             await job.turns.wait(ticket.id)
             thread_id, created = await self._ensure_thread(job, ticket)
@@ -587,6 +600,8 @@ class InboundSync:
             markers=markers,
         )
         job.report.messages_posted += posted
+        if alert:
+            await self._alert(job.guild_id, ticket.id, thread_id)
         if wants_closed and not thread_closed:
             await self._threads.set_closed(thread_id, closed=True)
             if decision.status_changed:
@@ -641,36 +656,115 @@ class InboundSync:
         posted and whether the walk was held."""
         posted = 0
         holding = await self._holding(job.guild_id) if messages else set()
+        shown: list[TicketMessage] = []
+        held = False
+        seen = _Markers(markers)
         for message in messages:
-            row = await self._store.messages.get(job.guild_id, message.id)
-            if row is None:
-                if message.author is Author.STORE and ticket.id in holding:
-                    log.info(
-                        "guild %s: ticket %s has a reply in flight; holding its messages",
-                        job.guild_id,
-                        ticket.id,
-                    )
-                    return posted, True
-                recorded = await self._store.messages.record_post_intent(
-                    job.guild_id, ticket.id, message.id, now=self._clock()
+            outcome = await self._post_one(
+                job,
+                ticket=ticket,
+                thread_id=thread_id,
+                message=message,
+                page_hint=page_hint,
+                holding=holding,
+                markers=seen,
+            )
+            if outcome == "held":
+                held = True
+                break
+            shown.append(message)
+            posted += outcome == "posted"
+        await self._track_waiting(job.guild_id, ticket.id, shown)
+        return posted, held
+
+    async def _post_one(
+        self,
+        job: _Job,
+        *,
+        ticket: Ticket,
+        thread_id: int,
+        message: TicketMessage,
+        page_hint: int,
+        holding: set[int],
+        markers: _Markers,
+    ) -> Literal["posted", "skipped", "held"]:
+        """Post one message (if not yet posted), or say the walk is held there."""
+        row = await self._store.messages.get(job.guild_id, message.id)
+        if row is None:
+            if message.author is Author.STORE and ticket.id in holding:
+                log.info(
+                    "guild %s: ticket %s has a reply in flight; holding its messages",
+                    job.guild_id,
+                    ticket.id,
                 )
-                if not recorded:
-                    continue  # recorded meanwhile (e.g. the relay: it is our own reply)
-                from_discord = False
-            elif row.state == "pending":
-                from_discord = row.direction == "outbound"
-                if markers is None:
-                    markers = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
-            else:
-                continue
-            ids = await self._post_parts(
-                thread_id, message, ticket, markers or {}, from_discord=from_discord
+                return "held"
+            recorded = await self._store.messages.record_post_intent(
+                job.guild_id, ticket.id, message.id, now=self._clock()
             )
-            await self._store.messages.record_posted(
-                job.guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
-            )
-            posted += 1
-        return posted, False
+            if not recorded:
+                return "skipped"  # recorded meanwhile (e.g. the relay: it is our own reply)
+            from_discord = False
+        elif row.state == "pending":
+            from_discord = row.direction == "outbound"
+            if markers.found is None:  # read once per walk, only if a post is in doubt
+                markers.found = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
+        else:
+            return "skipped"
+        ids = await self._post_parts(
+            thread_id, message, ticket, markers.found or {}, from_discord=from_discord
+        )
+        await self._store.messages.record_posted(
+            job.guild_id, message.id, ids, now=self._clock(), messages_page=page_hint
+        )
+        if message.author is Author.CUSTOMER:
+            await self._ping_owner(job.guild_id, ticket.id, thread_id, message.id)
+        return "posted"
+
+    async def _track_waiting(
+        self, guild_id: int, ticket_id: int, shown: list[TicketMessage]
+    ) -> None:
+        """Whom the ticket waits for after these customer-visible messages (bot.triage)."""
+        if not shown:
+            return
+        record = await self._store.triage.get(guild_id, ticket_id)
+        current = record.waiting if record is not None else None
+        waiting = next_waiting(current, [(m.author, m.created_at.timestamp()) for m in shown])
+        if waiting != current:
+            await self._store.triage.set_waiting(guild_id, ticket_id, waiting)
+
+    async def _alert(self, guild_id: int, ticket_id: int, thread_id: int) -> None:
+        """Ping the notify role once for a new ticket (at most once: the row comes first)."""
+        settings = await self._store.triage.settings(guild_id)
+        if settings.notify_role_id is None:
+            return
+        await send_once(
+            self._store,
+            self._threads.post,
+            guild_id=guild_id,
+            kind="alert",
+            subject=str(ticket_id),
+            channel_id=thread_id,
+            post=alert_post(ticket_id, settings.notify_role_id),
+            now=self._clock(),
+        )
+
+    async def _ping_owner(
+        self, guild_id: int, ticket_id: int, thread_id: int, message_id: int
+    ) -> None:
+        """A claimed ticket's owner hears of each new customer message, once."""
+        record = await self._store.triage.get(guild_id, ticket_id)
+        if record is None or record.owner_id is None:
+            return
+        await send_once(
+            self._store,
+            self._threads.post,
+            guild_id=guild_id,
+            kind="owner",
+            subject=str(message_id),
+            channel_id=thread_id,
+            post=owner_post(ticket_id, record.owner_id),
+            now=self._clock(),
+        )
 
     async def _post_parts(
         self,

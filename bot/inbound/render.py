@@ -55,6 +55,10 @@ class Post:
 
     content: str = ""
     embeds: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    ping_user: int | None = None
+    """The one user this post may ping (a claimed ticket's owner); nobody else."""
+    ping_role: int | None = None
+    """The one role this post may ping (the notify role); no other. Only triage sets these."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ from bot.replies.template import for_discord
 from bot.sellapp.models import Author, Listing, TicketMessage
 from bot.store import Store
 from bot.store.records import OPEN_OUTBOX_STATES, OutboxEntry, Ticket
+from bot.triage.waiting import Waiting, WaitingFor
 
 __all__ = [
     "CLOCK_SKEW",
@@ -765,6 +766,10 @@ class OutboundRelay:
         await self._store.outbox.owe_feedback(entry.id)
         now = self._clock()
         if await self._store.outbox.mark_delivered(entry.id, sellapp_message_id, now=now):
+            # Our reply is the last customer-visible message: the customer's turn (triage).
+            await self._store.triage.set_waiting(
+                entry.guild_id, entry.ticket_id, Waiting(WaitingFor.CUSTOMER, now)
+            )
             # From the moment the reply was queued (the gateway event) to SellApp's answer.
             metrics.relay_latency.observe(max(0.0, now - entry.created_at))
             log.info(

@@ -15,6 +15,8 @@ class a concern, each the only writer of its tables:
 - ``store.replytools`` (:mod:`bot.store.replytools`): ``snippets``, ``signatures``.
 - ``store.stats`` (:mod:`bot.store.stats`): reads ``tickets``, ``ticket_events`` (kept by
   triggers) and ``outbox`` for ``/sellapp stats``.
+- ``store.triage`` (:mod:`bot.store.triage`): ``triage_settings``, ``ticket_triage``,
+  ``triage_pings`` (owners, waiting state, pings sent at most once).
 
 A transaction that spans tables stays one method of the concern that starts it (for
 example ``outbox.mark_delivered`` also records the reply as our own message, and
@@ -43,6 +45,7 @@ from bot.store.replytools import ReplyToolsTable
 from bot.store.state import StateTable
 from bot.store.stats import StatsTable
 from bot.store.tickets import TicketTable
+from bot.store.triage import TriageTable
 
 __all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
 
@@ -62,6 +65,7 @@ class Store:
         self.orders = OrderTable(db)
         self.replytools = ReplyToolsTable(db)
         self.stats = StatsTable(db)
+        self.triage = TriageTable(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:

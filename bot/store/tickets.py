@@ -25,7 +25,7 @@ async def forget_guild_tickets(db: aiosqlite.Connection, guild_id: int) -> None:
     )
     # Order cards too: the next store's ticket numbers mean other tickets. Order actions
     # stay: one may still be in flight at SellApp, and its row is what finishes it once.
-    tables = ("outbox", "messages", "order_cards", "tickets", "ticket_problems")
+    tables = ("outbox", "messages", "order_cards", "tickets", "ticket_problems", "triage_pings")
     for table in tables:
         await db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608
     await db.execute("DELETE FROM meta WHERE key = ?", (first_link_key(guild_id),))

@@ -53,7 +53,14 @@ async def test_forum_post_gets_the_open_tag_created_if_missing(sim: Sim) -> None
     assert [t.name for t in thread.applied_tags] == ["Open"]
     forum = await sim.bot.fetch_channel(sim.forum.id)
     assert isinstance(forum, discord.ForumChannel)
-    assert sorted(t.name for t in forum.available_tags) == ["Closed", "Open"]
+    # Triage's tags are created in the same request (issue 16).
+    assert sorted(t.name for t in forum.available_tags) == [
+        "Awaiting customer",
+        "Awaiting staff",
+        "Claimed",
+        "Closed",
+        "Open",
+    ]
     [starter] = sim.thread_named("#7 · ").history()
     assert starter.embeds[0].title == "Ticket #7: Refund"
 

@@ -1,0 +1,192 @@
+"""The triage loop's work for one guild: decide (pure rules), then act through a port.
+
+Each pass: (1) every open ticket's thread is brought to show its owner and waiting
+state (the Claim button, the forum tags) and that is recorded, so a restart redoes only
+what was not shown; (2) each open ticket awaiting staff past its SLA (support minutes)
+gets its reminder; (3) the daily digest goes out once its hour has come. Every ping is a
+``triage_pings`` row committed before the post: at most once, also across restarts.
+Never imports discord.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.errors import ThreadGone, ThreadUnusable
+from bot.inbound.render import Post
+from bot.store import Store
+from bot.store.triage import TriageSettings, reminder_subject
+from bot.triage.digest import digest_due, digest_text
+from bot.triage.posts import as_post, reminder_post, send_once
+from bot.triage.queue import QueueItem
+from bot.triage.reminders import MINUTE_SECONDS, due_levels, target
+from bot.triage.waiting import WaitingFor
+
+log = logging.getLogger(__name__)
+
+
+class TriagePort(Protocol):
+    async def show(
+        self, thread_id: int, ticket_id: int, owner_id: int | None, waiting: WaitingFor | None
+    ) -> None: ...
+
+    async def post(self, channel_id: int, post: Post) -> int: ...
+
+    async def find_post(self, channel_id: int, content: str) -> int | None:
+        """Our recent message in the channel with exactly this content, if any."""
+        ...
+
+
+async def queue_items(store: Store, guild_id: int) -> list[QueueItem]:
+    """Every ticket of the guild with its owner and waiting state."""
+    triage = {t.ticket_id: t for t in await store.triage.all(guild_id)}
+    items = []
+    for record in await store.tickets.all(guild_id):
+        t = triage.get(record.ticket_id)
+        waiting = t.waiting if t is not None else None
+        items.append(
+            QueueItem(
+                record.ticket_id,
+                record.thread_id,
+                record.title,
+                record.is_open,
+                t.owner_id if t is not None else None,
+                waiting.waiting_for if waiting is not None else None,
+                waiting.since if waiting is not None else None,
+            )
+        )
+    return items
+
+
+class TriageEngine:
+    def __init__(
+        self,
+        store: Store,
+        port: TriagePort,
+        *,
+        clock: Callable[[], float] = time.time,
+        minute_seconds: float = MINUTE_SECONDS,
+    ) -> None:
+        self._store = store
+        self._port = port
+        self._clock = clock
+        self._minute = minute_seconds
+        self._started = clock()
+
+    async def run_guild(self, guild_id: int) -> None:
+        settings = await self._store.triage.settings(guild_id)
+        await self.recover(guild_id)
+        await self.show_all(guild_id)
+        await self.remind(settings)
+        await self.digest(settings)
+
+    async def recover(self, guild_id: int) -> None:
+        """Pings an earlier run recorded but never confirmed (it died in between): the
+        channel's recent messages say whether the post went out; only if not is it sent.
+        Only rows from before this engine started: this run's own are still in flight."""
+        for pending in await self._store.triage.pending(guild_id, before=self._started):
+            ping = pending.ping
+            try:
+                found = await self._port.find_post(ping.channel_id, ping.content)
+                if found is None:
+                    found = await self._port.post(ping.channel_id, as_post(ping))
+                    log.info("guild %s: %s ping sent after a restart", guild_id, pending.kind)
+            except (ThreadGone, ThreadUnusable) as exc:
+                log.info("guild %s: %s ping given up: %s", guild_id, pending.kind, exc)
+                found = 0  # nowhere to post it: settled, never retried
+            await self._store.triage.ping_sent(
+                guild_id, pending.kind, pending.subject, found, now=self._clock()
+            )
+
+    async def show_all(self, guild_id: int) -> None:
+        tickets = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
+        await self._store.triage.ensure_rows(guild_id)
+        for row in await self._store.triage.unshown(guild_id):
+            ticket = tickets.get(row.ticket_id)
+            if ticket is None or not ticket.is_open or ticket.thread_id is None:
+                continue
+            waiting = row.waiting.waiting_for if row.waiting is not None else None
+            try:
+                await self._port.show(ticket.thread_id, ticket.ticket_id, row.owner_id, waiting)
+            except (ThreadGone, ThreadUnusable) as exc:
+                # Not retried every pass (e.g. a thread archived for inactivity): the next
+                # change of owner or waiting state tries again.
+                log.info("guild %s: ticket %s: %s", guild_id, ticket.ticket_id, exc)
+            await self._store.triage.mark_shown(guild_id, row.ticket_id, row.showing)
+
+    async def remind(self, settings: TriageSettings) -> None:
+        if settings.sla_minutes is None:
+            return
+        guild_id = settings.guild_id
+        now = self._clock()
+        tickets = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
+        for row in await self._store.triage.all(guild_id):
+            ticket = tickets.get(row.ticket_id)
+            waiting = row.waiting
+            if ticket is None or not ticket.is_open or ticket.thread_id is None:
+                continue
+            if waiting is None or waiting.waiting_for is not WaitingFor.STAFF:
+                continue
+            sent = await self._store.triage.reminders_sent(guild_id, row.ticket_id, waiting.since)
+            for level in due_levels(
+                now,
+                settings.hours,
+                waiting.since,
+                settings.sla_minutes,
+                sent=sent,
+                minute_seconds=self._minute,
+            ):
+                who = target(level, owner_id=row.owner_id, notify_role_id=settings.notify_role_id)
+                subject = reminder_subject(row.ticket_id, waiting.since, level)
+                post = reminder_post(row.ticket_id, level, who, waiting.since)
+                try:
+                    posted = await send_once(
+                        self._store,
+                        self._port.post,
+                        guild_id=guild_id,
+                        kind="reminder",
+                        subject=subject,
+                        channel_id=ticket.thread_id,
+                        post=post,
+                        now=now,
+                    )
+                except (ThreadGone, ThreadUnusable) as exc:
+                    log.info("guild %s: reminder not sent: %s", guild_id, exc)
+                    continue
+                if posted:
+                    log.info(
+                        "guild %s: ticket %s: reminder %d sent", guild_id, row.ticket_id, level
+                    )
+
+    async def digest(self, settings: TriageSettings) -> None:
+        if settings.digest_channel_id is None or settings.digest_hour is None:
+            return
+        now = self._clock()
+        day = digest_due(now, settings.timezone, settings.digest_hour)
+        if day is None:
+            return
+        guild_id = settings.guild_id
+        if await self._store.triage.ping_known(guild_id, "digest", day):
+            return
+        zone = ZoneInfo(settings.timezone)
+        today = datetime.fromisoformat(day).replace(tzinfo=zone)
+        yesterday = (today - timedelta(days=1)).timestamp()
+        reminders = await self._store.triage.pings_between(
+            guild_id, "reminder", yesterday, today.timestamp()
+        )
+        text = digest_text(await queue_items(self._store, guild_id), reminders_yesterday=reminders)
+        await send_once(
+            self._store,
+            self._port.post,
+            guild_id=guild_id,
+            kind="digest",
+            subject=day,
+            channel_id=settings.digest_channel_id,
+            post=Post(content=text),
+            now=now,
+        )
