@@ -32,6 +32,7 @@ from bot.permissions import missing_permissions
 from bot.push.engine import push_state_off
 from bot.replies.signature import check_signature, signature_words
 from bot.stats.chart import chart_png, scale_words
+from bot.stats.compute import OrderAction as StatsOrderAction
 from bot.stats.compute import compute as compute_stats
 from bot.stats.report import to_csv
 from bot.stats.report import words as stats_words
@@ -418,10 +419,20 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
     ) -> None:
         guild_id = self._guild(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        history = await self.services.store.stats.history(guild_id)
-        # Hooks (issue 17): support hours (triage) and products / order actions (orders)
-        # are built in parallel; pass them here once they exist. None: not recorded.
-        found = compute_stats(history, now=time.time(), days=days, hours=None)
+        store = self.services.store
+        history = await store.stats.history(guild_id)
+        actions = [
+            StatsOrderAction(a.kind, a.finished_at)
+            for a in await store.orders.done(guild_id)
+            if a.finished_at is not None
+        ]
+        found = compute_stats(
+            history,
+            now=time.time(),
+            days=days,
+            hours=(await store.triage.settings(guild_id)).hours,
+            order_actions=actions,
+        )
         files = [discord.File(io.BytesIO(chart_png(found)), filename=f"stats-{days}d.png")]
         if export:
             data = to_csv(found).encode()

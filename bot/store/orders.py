@@ -321,6 +321,14 @@ class OrderTable:
         )
         return [_action(r) for r in rows]
 
+    async def done(self, guild_id: int) -> list[OrderAction]:
+        """Every action SellApp carried out for the guild, oldest first (for stats)."""
+        rows = await self._db.read_all(
+            "SELECT * FROM order_actions WHERE guild_id = ? AND state = 'done' ORDER BY id",
+            (guild_id,),
+        )
+        return [_action(r) for r in rows]
+
     async def last_done(self, guild_id: int, order_id: str, kind: ActionKind) -> OrderAction | None:
         row = await self._db.read_one(
             "SELECT * FROM order_actions WHERE guild_id = ? AND order_id = ? AND kind = ?"

@@ -41,6 +41,10 @@ class SupportHours:
     def words(self) -> str:
         return f"{days_words(self.days)} {self.start:%H:%M}-{self.end:%H:%M} ({self.timezone})"
 
+    def working_seconds(self, start: float, end: float) -> float:
+        """Seconds between ``start`` and ``end`` inside these hours (what stats count)."""
+        return support_seconds(self, start, end)
+
 
 def parse_days(text: str) -> frozenset[int]:
     """``mon-fri``, ``mon,wed,fri``, ``sat-sun``, ``fri-mon`` (wrapping) or ``every``."""

@@ -15,6 +15,7 @@ from bot.stats.chart import CLOSED, HEIGHT, OPENED, RESPONSE, WIDTH, chart_png
 from bot.stats.compute import OrderAction, compute, summary
 from bot.stats.report import duration, to_csv, words
 from bot.store.records import ReplyTimes, StatsHistory, TicketEvent, TicketTimes
+from bot.triage.hours import parse_hours
 
 H = 3600.0
 NOW = datetime(2026, 3, 10, 18, 0, tzinfo=UTC).timestamp()  # the fake clock
@@ -111,6 +112,14 @@ def test_first_response_counts_only_support_hours_when_they_are_set() -> None:
     assert summary([1 * H, 3 * H, 0.0]) == stats.first_response
     assert stats.in_support_hours
     assert "inside support hours" in words(stats)
+
+
+def test_the_support_hours_set_with_sellapp_hours_count_like_the_stand_in() -> None:
+    """What /sellapp stats now passes: the guild's triage hours (/sellapp hours)."""
+    hours = parse_hours("mon-sun", "09:00", "17:00", "UTC")
+    assert compute(HISTORY, now=NOW, days=7, hours=hours) == compute(
+        HISTORY, now=NOW, days=7, hours=NineToFive()
+    )
 
 
 def test_products_and_order_actions_only_when_given() -> None:

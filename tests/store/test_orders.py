@@ -121,3 +121,36 @@ async def test_a_second_click_after_the_first_finished_is_not_a_second_action(
     await store.orders.finish(first.id, "done", "1 notification(s) sent", now=3.0)
     with pytest.raises(RecentlyDone):
         await store.orders.claim(second.id, actor_id=4, now=4.0, done_since=0.0)
+
+
+async def test_done_lists_only_actions_sellapp_carried_out_for_stats(store: Store) -> None:
+    """/sellapp stats counts order actions: only those that reached 'done', per guild."""
+
+    async def propose(guild_id: int, kind: str, route: str) -> OrderAction:
+        return await store.orders.propose(
+            guild_id,
+            7,
+            thread_id=70,
+            order_id="42",
+            kind=kind,  # type: ignore[arg-type]
+            route=route,
+            body={},
+            summary=kind,
+            actor_id=3,
+            now=1.0,
+        )
+
+    refund = await propose(GUILD, "refund", "refunds")
+    resend = await propose(GUILD, "resend", "fulfillment-notifications")
+    refused = await propose(GUILD, "replace", "replacements")
+    elsewhere = await propose(GUILD + 1, "refund", "refunds")
+    await propose(GUILD, "refund", "refunds")  # proposed, never confirmed
+    for action in (refund, resend, refused, elsewhere):
+        assert await store.orders.claim(action.id, actor_id=3, now=2.0, done_since=0.0)
+    await store.orders.finish(refund.id, "done", "refund pending", now=3.0)
+    await store.orders.finish(resend.id, "done", "1 notification(s) sent", now=4.0)
+    await store.orders.finish(refused.id, "refused", "SellApp said no", now=5.0)
+    await store.orders.finish(elsewhere.id, "done", "refund pending", now=6.0)
+
+    done = await store.orders.done(GUILD)
+    assert [(a.kind, a.finished_at) for a in done] == [("refund", 3.0), ("resend", 4.0)]
