@@ -18,11 +18,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import SellAppError
 from bot.links import LinkConfig
-from bot.replies.facts import ticket_facts
+from bot.orders.engine import subject_of
+from bot.replies.facts import products_of, ticket_facts
 from bot.replies.posts import post_text
 from bot.replies.preview import preview
 from bot.replies.template import for_discord
+from bot.sellapp.client import SellAppClient
+from bot.sellapp.models import Ticket
+from bot.sellapp.orders import Order
 from bot.store.records import Ticket as TicketRecord
 from bot.tree import NotAllowed, reply_error
 from cogs.tickets import is_staff
@@ -270,9 +275,15 @@ class Snippets(commands.GroupCog, group_name="snippet"):
         if link.api_key is None:
             raise NotAllowed("This server isn't linked to a SellApp store (/sellapp connect).")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        ticket = await self.services.links.client_for(link).get_ticket(record.ticket_id)
+        client = self.services.links.client_for(link)
+        ticket = await client.get_ticket(record.ticket_id)
         user = interaction.user
-        facts = ticket_facts(ticket, staff_name=user.display_name, store=link.store_slug)
+        facts = ticket_facts(
+            ticket,
+            staff_name=user.display_name,
+            store=link.store_slug,
+            product=products_of(await _order_of(client, ticket)),
+        )
         signature = await self._outbound().signature_for(user.id, record, name=user.display_name)
         shown = preview(found.name, found.body, facts, staff_id=user.id, signature=signature)
         view = SendView(
@@ -334,3 +345,15 @@ async def setup(bot: BridgeBot) -> None:
     snippets = Snippets(bot)
     await bot.add_cog(snippets)
     await bot.add_cog(Reply(snippets))
+
+
+async def _order_of(client: SellAppClient, ticket: Ticket) -> Order | None:
+    """The ticket's order, for ``{product}``; None if it has none or SellApp can't say."""
+    subject = subject_of(ticket)
+    if subject is None or subject.kind != "order":
+        return None
+    try:
+        return await client.get_order(subject.id)
+    except (SellAppError, ValueError) as exc:
+        log.info("ticket %s: order %s not read for a snippet: %s", ticket.id, subject.id, exc)
+        return None

@@ -1,15 +1,28 @@
 """What a snippet can name about a ticket, from SellApp's ticket and the bridge. Pure.
 
-Hook (issue 17): ``{product}`` comes from the order's line items, which the orders
-feature (built in parallel) reads; until it is wired, callers pass ``product=None`` and a
-snippet using ``{product}`` shows it as having no value in the preview (not sent)."""
+``{product}`` comes from the ticket's order's line items (:func:`products_of`); with no
+order, or one SellApp can't show now, it has no value and the preview says so (the
+snippet is then not sent)."""
 
 from __future__ import annotations
 
 from bot.replies.template import Facts
 from bot.sellapp.models import Ticket
+from bot.sellapp.orders import Order
 
-__all__ = ["ticket_facts"]
+__all__ = ["products_of", "ticket_facts"]
+
+
+def products_of(order: Order | None) -> str | None:
+    """The order's products, each once in line order ("Game key (Steam), DLC")."""
+    if order is None:
+        return None
+    names: list[str] = []
+    for item in order.line_items:
+        name = item.product_title + (f" ({item.variant_title})" if item.variant_title else "")
+        if name not in names:
+            names.append(name)
+    return ", ".join(names) or None
 
 
 def ticket_facts(

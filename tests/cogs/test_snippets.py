@@ -120,6 +120,39 @@ async def test_reply_with_an_unknown_variable_shows_it_and_cannot_be_sent(sim: S
     assert await sim.store.outbox.in_state("queued") == []
 
 
+async def test_product_names_the_products_of_the_tickets_order(sim: Sim) -> None:
+    """{product} always came out with no value, so a snippet naming it could never be
+    sent: it now reads the ticket's order at SellApp."""
+    await sim.link()
+    await add_snippet(sim, "which", "About your {product}.")
+    order = sim.sellapp.add_order(
+        STORE, items=[("Game key", "Steam", 1, 1999), ("DLC", None, 1, 500)]
+    )
+    _, thread = await open_thread(sim, reference=order.id)
+
+    shown = await sim.agent.slash(thread, "reply", snippet="which")
+    preview = shown.response
+    assert preview is not None
+    assert "About your Game key \\(Steam\\), DLC." in preview.content  # escaped for Discord
+    [button] = [
+        c for row in preview.components for c in row.get("components", []) if c.get("label")
+    ]
+    assert button["label"] == "Send" and not button.get("disabled")
+
+
+async def test_product_without_an_order_has_no_value_and_cannot_be_sent(sim: Sim) -> None:
+    await sim.link()
+    await add_snippet(sim, "which", "About your {product}.")
+    _, thread = await open_thread(sim)
+    shown = await sim.agent.slash(thread, "reply", snippet="which")
+    preview = shown.response
+    assert preview is not None
+    [button] = [
+        c for row in preview.components for c in row.get("components", []) if c.get("label")
+    ]
+    assert button.get("disabled") is True
+
+
 async def test_reply_outside_a_ticket_thread_says_where_to_use_it(sim: Sim) -> None:
     await sim.link()
     await add_snippet(sim, "refund", "Refund sent.")
