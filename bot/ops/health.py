@@ -32,6 +32,7 @@ from discord.ext import commands
 
 from bot.links import Links
 from bot.ops import metrics
+from bot.ops.web import AppServer
 from bot.store import Store
 
 __all__ = ["GatewayWatch", "HealthChecks", "HealthReport", "HealthServer"]
@@ -184,40 +185,19 @@ class HealthChecks:
         await metrics.refresh_from_store(self._store, guild_ids)
 
 
-class HealthServer:
+class HealthServer(AppServer):
     """The HTTP side: start after the store opens, stop before it closes."""
 
     def __init__(self, checks: HealthChecks, port: int, host: str = ALL_INTERFACES) -> None:
+        super().__init__(host, port)
         self._checks = checks
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        if self._runner is None or not self._runner.addresses:
-            return self._port
-        return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        await self.serve(app)
         log.info("health and metrics on port %d (/healthz, /metrics)", self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _healthz(self, request: web.Request) -> web.Response:
         report = await self._checks.run()

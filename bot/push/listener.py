@@ -13,42 +13,23 @@ import logging
 from aiohttp import web
 
 from bot.ops import metrics
+from bot.ops.web import AppServer
 from bot.push.engine import MAX_BODY, WEBHOOK_ROUTE
 from bot.push.hub import PushHub
 
 log = logging.getLogger(__name__)
 
 
-class WebhookListener:
+class WebhookListener(AppServer):
     def __init__(self, hub: PushHub, host: str, port: int) -> None:
+        super().__init__(host, port)
         self._hub = hub
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def port(self) -> int:
-        if self._runner is None or not self._runner.addresses:
-            return self._port
-        return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(WEBHOOK_ROUTE, self._deliver)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        await self.serve(app)
         log.info("webhook listener on %s port %d", self._host, self.port)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _deliver(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
