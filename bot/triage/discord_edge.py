@@ -149,8 +149,8 @@ class TriageThreads:
             await self._pacer.wait()
             await thread.edit(applied_tags=tags)
 
-    async def post(self, channel_id: int, post: Post) -> int:
-        """Post in a thread or channel; pings only what the post allows."""
+    async def _postable(self, channel_id: int) -> discord.Thread | discord.TextChannel:
+        """The thread or text channel ``channel_id``; ThreadGone if it is not there."""
         channel = self._client.get_channel(channel_id)
         if channel is None:
             try:
@@ -160,6 +160,11 @@ class TriageThreads:
                 raise ThreadGone(channel_id) from None
         if not isinstance(channel, discord.Thread | discord.TextChannel):
             raise ThreadGone(channel_id)
+        return channel
+
+    async def post(self, channel_id: int, post: Post) -> int:
+        """Post in a thread or channel; pings only what the post allows."""
+        channel = await self._postable(channel_id)
         try:
             await self._pacer.wait()
             message = await channel.send(
@@ -175,15 +180,7 @@ class TriageThreads:
 
     async def find_post(self, channel_id: int, content: str) -> int | None:
         """Our message among the channel's last :data:`FIND_SCAN` with exactly ``content``."""
-        channel = self._client.get_channel(channel_id)
-        if channel is None:
-            try:
-                await self._pacer.wait()
-                channel = await self._client.fetch_channel(channel_id)
-            except discord.NotFound:
-                raise ThreadGone(channel_id) from None
-        if not isinstance(channel, discord.Thread | discord.TextChannel):
-            raise ThreadGone(channel_id)
+        channel = await self._postable(channel_id)
         me = self._client.user
         try:
             await self._pacer.wait()
