@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,8 @@ class BridgeBot(commands.Bot):
         self.commands_synced = False
         # One budget for every request the engines make (threads, posts, reactions).
         self.pacer = Pacer()
+        self.triage_wake = asyncio.Event()
+        """Set when a claim or a triage setting changes: the triage loop runs a pass now."""
 
     async def setup_hook(self) -> None:
         for name in EXTENSIONS:

@@ -443,13 +443,6 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
 
     # -- triage (issue 16): alerts, support hours, reminders, digest -----------------------
 
-    def _triage_changed(self) -> None:
-        from cogs.triage import Triage  # noqa: PLC0415 (loaded after this cog)
-
-        cog = self.bot.get_cog("Triage")
-        if isinstance(cog, Triage):
-            cog.changed()
-
     @app_commands.command(name="notify", description="Ping a role once for each new ticket")
     @app_commands.describe(role="The role to ping", off="Stop the alerts")
     async def notify(
@@ -496,7 +489,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
                 raise NotAllowed(f"Support hours not changed: {exc}.") from None
             await self.services.store.triage.set_hours(guild_id, hours)
             text = f"Support hours: {hours.words()}."
-        self._triage_changed()
+        self.bot.triage_wake.set()  # the triage loop shows it now
         await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="sla", description="Remind staff when a ticket waits this long")
@@ -521,7 +514,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
                 f"A ticket awaiting staff for {minutes} support minute(s) gets a reminder "
                 f"(its owner, else the notify role); at {2 * minutes} the notify role."
             )
-        self._triage_changed()
+        self.bot.triage_wake.set()  # the triage loop shows it now
         await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="digest", description="A daily summary of the queue")
@@ -545,7 +538,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             await self.services.store.triage.set_digest(guild_id, channel.id, hour)
             timezone = (await self.services.store.triage.settings(guild_id)).timezone
             text = f"Each day at {hour:02d}:00 ({timezone}) a digest goes to {channel.mention}."
-        self._triage_changed()
+        self.bot.triage_wake.set()  # the triage loop shows it now
         await interaction.response.send_message(text, ephemeral=True)
 
     def _missing_tags(self, channel_id: int | None) -> list[str]:

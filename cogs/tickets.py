@@ -204,13 +204,6 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
 
     # --- triage (issue 16): owners, lists, find ------------------------------------------
 
-    def _triage_changed(self) -> None:
-        from cogs.triage import Triage  # noqa: PLC0415 (loaded after this cog)
-
-        cog = self.bot.get_cog("Triage")
-        if isinstance(cog, Triage):
-            cog.changed()
-
     @app_commands.command(name="claim", description="Take this ticket: you own it")
     async def claim(self, interaction: discord.Interaction) -> None:
         link, record, _ = await self._here(interaction)
@@ -221,7 +214,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
             claim_words(record.ticket_id, interaction.user.id, result), ephemeral=True
         )
         if result.taken:
-            self._triage_changed()
+            self.bot.triage_wake.set()  # the triage loop shows it now
 
     @app_commands.command(name="unclaim", description="Nobody owns this ticket any more")
     async def unclaim(self, interaction: discord.Interaction) -> None:
@@ -232,7 +225,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
         await interaction.response.send_message(
             unclaim_words(record.ticket_id, interaction.user.id, previous), ephemeral=True
         )
-        self._triage_changed()
+        self.bot.triage_wake.set()  # the triage loop shows it now
 
     @app_commands.command(name="transfer", description="Give this ticket to another staff member")
     @app_commands.describe(member="The new owner (a staff member)")
@@ -251,7 +244,7 @@ class TicketCommands(commands.GroupCog, group_name="ticket"):
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-        self._triage_changed()
+        self.bot.triage_wake.set()  # the triage loop shows it now
 
     @app_commands.command(name="list", description="Tickets waiting, unclaimed, yours or open")
     @app_commands.describe(show="Which tickets (oldest wait first)")

@@ -70,7 +70,6 @@ class Triage(commands.Cog):
             self.services.store, self.threads, minute_seconds=settings.triage_minute_seconds
         )
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ClaimButton)
@@ -83,10 +82,6 @@ class Triage(commands.Cog):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def changed(self) -> None:
-        """A claim or setting changed: do a pass now (the thread shows it at once)."""
-        self._wake.set()
-
     async def _loop(self) -> None:
         await self.bot.wait_until_ready()
         while True:
@@ -97,9 +92,9 @@ class Triage(commands.Cog):
                     log.exception("guild %s: triage pass failed; trying again next pass", link)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._wake.wait(), timeout=self.services.settings.triage_check_seconds
+                    self.bot.triage_wake.wait(), timeout=self.services.settings.triage_check_seconds
                 )
-            self._wake.clear()
+            self.bot.triage_wake.clear()
 
     async def _links(self) -> list[int]:
         try:
@@ -134,7 +129,7 @@ class Triage(commands.Cog):
         )
         if result.taken:
             log.info("guild %s: ticket %s claimed", link.guild_id, ticket_id)
-            self.changed()
+            self.bot.triage_wake.set()
 
 
 async def setup(bot: BridgeBot) -> None:
