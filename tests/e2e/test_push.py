@@ -52,7 +52,7 @@ async def registered(world: World, bot: BotProcess) -> str:
     await bot.wait_for_line(r"webhook channel (registered|already registered)")
     channels = world.sellapp.webhook_channels(STORE)
     assert len(channels) == 1, channels
-    assert channels[0]["allowed_notifications"] == ["ticket_message.created"]
+    assert channels[0]["allowed_notifications"] == ["ticket_message.created", "order.disputed"]
     return str(channels[0]["url"])
 
 
