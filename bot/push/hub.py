@@ -185,10 +185,20 @@ class PushHub:
                 *ours.allowed_notifications,
                 *(e for e in EVENTS if e not in ours.allowed_notifications),
             )
-            updated = await client.update_webhook_channel(ours.id, wanted)
+            try:
+                updated = await client.update_webhook_channel(ours.id, wanted)
+            except SellAppError as exc:
+                # Ticket push keeps working as it is; disputes wait for the card refresh.
+                log.warning(
+                    "guild %s: could not add %s to the webhook channel: %s",
+                    link.guild_id,
+                    ", ".join(wanted),
+                    refusal_words(exc),
+                )
+                updated = ours
             if updated is None:  # deleted at SellApp meanwhile: make it again below
                 ours = None
-            else:
+            elif updated is not ours:
                 ours = updated
                 log.info("guild %s: webhook channel's events updated at SellApp", link.guild_id)
         if ours is None:

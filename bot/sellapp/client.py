@@ -378,9 +378,12 @@ class SellAppClient:
                 template,
                 path=f"/v2/webhook-channels/{_segment(channel_id)}",
                 json={"allowed_notifications": list(notifications)},
+                ok=(200, 202, 204),
             )
         except SellAppNotFound:
             return None
+        if body is None:  # 204: done, nothing to read back
+            return WebhookChannel(id=channel_id, allowed_notifications=notifications)
         return parse_item(body, WebhookChannel, f"PATCH {template}")
 
     async def delete_webhook_channel(self, channel_id: str) -> None:

@@ -14,6 +14,7 @@ from bot.config import load_settings
 from bot.errors import SellAppProtocolError, WebhooksForbidden, WebhookUrlRefused
 from bot.links import LinkConfig, Links
 from bot.ops.logs import SecretRegistry
+from bot.push.engine import webhook_url
 from bot.push.hub import PushHub
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
@@ -187,3 +188,26 @@ async def test_updating_a_channel_that_is_gone_answers_none_not_an_error(
     client: SellAppClient,
 ) -> None:
     assert await client.update_webhook_channel("no-such-uuid", ("order.disputed",)) is None
+
+
+async def test_a_channel_sellapp_wont_update_keeps_ticket_push_live(
+    fake: FakeSellApp, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        None, public_url="https://bridge.example.com", sellapp_api_url=fake.url
+    )
+    link = LinkConfig(GUILD, STORE, SecretStr(KEY), CHANNEL, frozenset(), INTERVAL, False, "")
+    async with await Store.open(tmp_path / "s.sqlite3") as store:
+        row = await store.push.ensure_token(GUILD, "old-token", now=0)
+        url = webhook_url("https://bridge.example.com", row.token)
+        client = SellAppClient(http, base_url=fake.url, api_key=SecretStr(KEY), store=STORE)
+        old = await client.create_webhook_channel(url, ("ticket_message.created",), "bridge")
+        fake.fail(path=r"/api/v2/webhook-channels/", method="PATCH", status=405, times=None)
+        secrets = SecretRegistry()
+        hub = PushHub(settings, store, Links(settings, store, http, secrets, None), secrets)
+        await hub.load()
+        await hub.ensure(link)
+        assert hub.is_live(GUILD)  # ticket messages still come by push
+        assert (await store.push.get(GUILD)).channel_id == old.id  # type: ignore[union-attr]
+    assert [c["id"] for c in fake.webhook_channels(STORE)] == [old.id]
+    assert len(fake.requests_to("POST", r"/api/v2/webhook-channels$")) == 1
