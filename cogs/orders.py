@@ -73,6 +73,8 @@ class Orders(commands.Cog):
         self._background: set[asyncio.Task[None]] = set()
 
     async def cog_load(self) -> None:
+        if self.services.push is not None:
+            self.services.push.order_reader = self.read_hinted_order
         self._loop = asyncio.create_task(self._action_loop(), name="orders-actions")
 
     async def cog_unload(self) -> None:
@@ -426,16 +428,35 @@ class Orders(commands.Cog):
                 )
 
     async def mark_disputed(self, guild_id: int, order_id: str) -> int:
-        """The hook for an ``order.disputed`` push event: re-read the order's cards now (the
-        card then shows DISPUTED and the thread is told). Returns how many cards it found."""
+        """An ``order.disputed`` hint: if SellApp (read once now; the hint's content is never
+        trusted) says the order is disputed, refresh each of its cards not yet showing it
+        (the card then shows DISPUTED and the thread is told, once). An order no card
+        refers to costs no read. Returns how many cards were marked."""
         link = await self.services.links.get(guild_id)
-        if link is None or link.api_key is None:
+        if link is None or link.api_key is None or link.paused:
+            return 0
+        cards = await self.services.store.orders.cards_of_order(guild_id, order_id)
+        unmarked = [c for c in cards if c.message_id is not None and not is_disputed(c.last_status)]
+        if not unmarked:
             return 0
         client = self.services.links.client_for(link)
-        cards = await self.services.store.orders.cards_of_order(guild_id, order_id)
-        for card in cards:
+        order = await client.get_order(order_id)
+        if not is_disputed(order.status):
+            return 0
+        for card in unmarked:
             await self.show_card(link, card.ticket_id, card.thread_id, card.order_id, client)
-        return len(cards)
+        return len(unmarked)
+
+    async def read_hinted_order(self, guild_id: int, order_id: str) -> None:
+        """The push hub's ``order_reader`` (``bot.push.hub``): never raises."""
+        try:
+            marked = await self.mark_disputed(guild_id, order_id)
+        except (BridgeError, ValueError, discord.HTTPException, NotAllowed) as exc:
+            log.warning("guild %s: hinted order not read: %s", guild_id, exc)
+            return
+        log.info(
+            "guild %s: dispute hint for order %s: %d card(s) marked", guild_id, order_id, marked
+        )
 
     # ------------------------------------------------------------- routing
 

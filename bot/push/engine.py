@@ -4,11 +4,13 @@ Pure: no I/O, no discord, no clock of its own (callers pass ``now``). A delivery
 ever a *hint* ("ticket N of this guild has news"): it is checked here, and the hint is
 then read through the same exactly-once path as polling. Its content is never used.
 
-* :func:`check_delivery`: size, JSON, ``data.ticket_id``, and, when the guild has a
-  signing secret, ``Signature`` = hex HMAC-SHA256 of the raw body (constant time).
-* :class:`Coalescer`: one read in flight per ticket (a hint during a read asks for one
-  more read after it, never a second one alongside), and a per-guild token bucket so a
-  flood of hints can't turn the listener into a SellApp request amplifier.
+* :func:`check_delivery`: size, JSON, ``data.ticket_id`` (or, for ``order.disputed``, the
+  order id at ``data.id``, ``data.order_id`` or ``data.order.id``), and, when the guild
+  has a signing secret, ``Signature`` = hex HMAC-SHA256 of the raw body (constant time).
+  An order hint is only "order N may have changed": its status is never trusted.
+* :class:`Coalescer`: one read in flight per ticket or order (a hint during a read asks
+  for one more read after it, never a second one alongside), and a per-guild token bucket
+  so a flood of hints can't turn the listener into a SellApp request amplifier.
 * :func:`push_state`: what ``/sellapp status`` says (off / live / failing).
 """
 
@@ -24,11 +26,14 @@ from typing import Final
 
 __all__ = [
     "EVENT",
+    "EVENTS",
     "MAX_BODY",
+    "ORDER_DISPUTED",
     "WEBHOOK_ROUTE",
     "Accepted",
     "Admission",
     "Coalescer",
+    "OrderHint",
     "PushStatus",
     "Rejected",
     "check_delivery",
@@ -39,6 +44,10 @@ __all__ = [
 ]
 
 EVENT: Final = "ticket_message.created"
+ORDER_DISPUTED: Final = "order.disputed"
+EVENTS: Final = (EVENT, ORDER_DISPUTED)
+"""What the bridge's webhook channel subscribes to."""
+MAX_ORDER_ID: Final = 64
 MAX_BODY: Final = 64 * 1024
 WEBHOOK_ROUTE: Final = "/sellapp/webhook/{token}"
 BUDGET_BURST: Final = 30
@@ -59,7 +68,16 @@ def token_digest(token: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
+    """A ticket hint: ``ticket_id`` has news."""
+
     ticket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderHint:
+    """An ``order.disputed`` hint: ``order_id`` may be disputed now (read it to know)."""
+
+    order_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +95,8 @@ def _signed(body: bytes, secret: str, signature: str | None) -> bool:
 
 def check_delivery(
     body: bytes, *, secret: str | None, signature: str | None
-) -> Accepted | Rejected:
-    """A delivery to a known guild's URL: the ticket it hints at, or why it is refused."""
+) -> Accepted | OrderHint | Rejected:
+    """A delivery to a known guild's URL: the ticket or order it hints at, or why it is refused."""
     if len(body) > MAX_BODY:
         return Rejected(413, "body over 64 KiB")
     if secret is not None and not _signed(body, secret, signature):
@@ -88,12 +106,41 @@ def check_delivery(
     except (ValueError, UnicodeDecodeError):
         return Rejected(400, "not JSON")
     data = payload.get("data") if isinstance(payload, dict) else None
-    raw = data.get("ticket_id") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        data = {}
+    if isinstance(payload, dict) and payload.get("event") == ORDER_DISPUTED:
+        order_id = _order_id(data)
+        return Rejected(422, "no order id") if order_id is None else OrderHint(order_id)
+    raw = _positive_int(data.get("ticket_id"))
+    return Rejected(422, "no ticket id") if raw is None else Accepted(raw)
+
+
+def _positive_int(raw: object) -> int | None:
     if isinstance(raw, str) and raw.isdigit():
         raw = int(raw)
     if not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < 2**63:
-        return Rejected(422, "no ticket id")
-    return Accepted(raw)
+        return None
+    return raw
+
+
+def _order_id(data: dict[str, object]) -> str | None:
+    """The order an ``order.disputed`` names: ``data.id``, ``data.order_id`` or
+    ``data.order.id`` (the payload is undocumented), as the text a card stores."""
+    nested = data.get("order")
+    candidates = [data.get("id"), data.get("order_id")]
+    if isinstance(nested, dict):
+        candidates.append(nested.get("id"))
+    for raw in candidates:
+        number = _positive_int(raw)
+        if number is not None:
+            return str(number)
+        if (
+            isinstance(raw, str)
+            and 0 < len(raw) <= MAX_ORDER_ID
+            and all(c.isascii() and (c.isalnum() or c in "-_") for c in raw)
+        ):
+            return raw
+    return None
 
 
 class Admission(enum.Enum):
@@ -103,6 +150,10 @@ class Admission(enum.Enum):
     """A read of the ticket is in flight: it is read once more when that one ends."""
     OVER_BUDGET = "over_budget"
     """The guild spent its budget: polling (the safety net) will see the news."""
+
+
+Subject = int | OrderHint
+"""What a hinted read is of: a ticket id, or an order."""
 
 
 @dataclass(slots=True)
@@ -117,11 +168,11 @@ class Coalescer:
 
     burst: int = BUDGET_BURST
     per_second: float = BUDGET_PER_SECOND
-    _in_flight: dict[tuple[int, int], bool] = field(default_factory=dict)
-    """(guild, ticket) -> whether another hint came during the read."""
+    _in_flight: dict[tuple[int, Subject], bool] = field(default_factory=dict)
+    """(guild, what is read) -> whether another hint came during the read."""
     _buckets: dict[int, _Bucket] = field(default_factory=dict)
 
-    def admit(self, guild_id: int, ticket_id: int, *, now: float) -> Admission:
+    def admit(self, guild_id: int, ticket_id: Subject, *, now: float) -> Admission:
         key = (guild_id, ticket_id)
         if key in self._in_flight:
             self._in_flight[key] = True
@@ -137,7 +188,7 @@ class Coalescer:
         self._in_flight[key] = False
         return Admission.READ
 
-    def finished(self, guild_id: int, ticket_id: int) -> bool:
+    def finished(self, guild_id: int, ticket_id: Subject) -> bool:
         """The read ended. True: a hint came meanwhile, so read once more (still in flight)."""
         key = (guild_id, ticket_id)
         again = self._in_flight.pop(key, False)
@@ -145,7 +196,7 @@ class Coalescer:
             self._in_flight[key] = False
         return again
 
-    def drop(self, guild_id: int, ticket_id: int) -> None:
+    def drop(self, guild_id: int, ticket_id: Subject) -> None:
         """Forget a read that will not finish (cancelled)."""
         self._in_flight.pop((guild_id, ticket_id), None)
 

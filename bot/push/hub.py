@@ -7,11 +7,14 @@ The listener (:mod:`bot.push.listener`) calls :meth:`PushHub.accept`, which answ
 once: it checks the delivery (:mod:`bot.push.engine`), marks the ticket due in the store
 (so a crash right after loses nothing: the next poll reads it) and schedules the read in
 the background. The read itself is the inbound cog's (``reader``), under the guild's
-lock, through the same exactly-once path as polling.
+lock, through the same exactly-once path as polling. An ``order.disputed`` delivery goes
+the same way (same token, size, signature and budget) to ``order_reader`` (the orders
+cog), which reads the order and marks its card only if SellApp says it is disputed.
 
 Registration (:meth:`PushHub.ensure`) lists the store's channels and reuses one whose URL
-is ours, else creates one; it runs once per guild and key in a process, so a restart
-costs one list and never a duplicate. A refusal is recorded in words for
+is ours (updating its events with one PATCH if it lacks one of :data:`EVENTS`, e.g. a
+channel from before ``order.disputed``), else creates one; it runs once per guild and key
+in a process, so a restart costs one list and never a duplicate. A refusal is recorded in words for
 ``/sellapp status`` and tried again after :data:`RETRY_SECONDS`; the guild keeps polling.
 """
 
@@ -34,12 +37,14 @@ from bot.links import LinkConfig, Links
 from bot.ops import metrics
 from bot.ops.logs import SecretRegistry
 from bot.push.engine import (
-    EVENT,
+    EVENTS,
     Accepted,
     Admission,
     Coalescer,
     HintCounter,
+    OrderHint,
     PushStatus,
+    Subject,
     check_delivery,
     push_state,
     token_digest,
@@ -57,6 +62,9 @@ MAX_DEFERRED = 1_000
 
 Reader = Callable[[int, int], Awaitable[None]]
 """``reader(guild_id, ticket_id)``: read that ticket now (the inbound cog)."""
+OrderReader = Callable[[int, str], Awaitable[None]]
+"""``order_reader(guild_id, order_id)``: read that order now and mark its cards if SellApp
+says it is disputed (the orders cog)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +116,10 @@ class PushHub:
         self._signing: dict[int, str] = {}
         """Signing secrets given with ``/sellapp webhook`` (guilds linked by command)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._deferred: dict[int, dict[int, None]] = {}
+        self._deferred: dict[int, dict[Subject, None]] = {}
         self._draining: set[int] = set()
         self.reader: Reader | None = None
+        self.order_reader: OrderReader | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,8 +180,29 @@ class PushHub:
         url = webhook_url(self._public_url, row.token)
         client = self._links.client_for(link)
         ours = next((c for c in await client.list_webhook_channels() if c.url == url), None)
+        if ours is not None and not set(EVENTS) <= set(ours.allowed_notifications):
+            wanted = (
+                *ours.allowed_notifications,
+                *(e for e in EVENTS if e not in ours.allowed_notifications),
+            )
+            try:
+                updated = await client.update_webhook_channel(ours.id, wanted)
+            except SellAppError as exc:
+                # Ticket push keeps working as it is; disputes wait for the card refresh.
+                log.warning(
+                    "guild %s: could not add %s to the webhook channel: %s",
+                    link.guild_id,
+                    ", ".join(wanted),
+                    refusal_words(exc),
+                )
+                updated = ours
+            if updated is None:  # deleted at SellApp meanwhile: make it again below
+                ours = None
+            elif updated is not ours:
+                ours = updated
+                log.info("guild %s: webhook channel's events updated at SellApp", link.guild_id)
         if ours is None:
-            ours = await client.create_webhook_channel(url, (EVENT,), CHANNEL_NAME)
+            ours = await client.create_webhook_channel(url, EVENTS, CHANNEL_NAME)
             log.info("guild %s: webhook channel registered at SellApp", link.guild_id)
         else:
             log.info("guild %s: webhook channel already registered; reusing it", link.guild_id)
@@ -251,24 +281,27 @@ class PushHub:
         if guild_id is None:
             return Answer(404, "no such webhook")
         verdict = check_delivery(body, secret=self._secret_for(guild_id), signature=signature)
-        if not isinstance(verdict, Accepted):
+        if not isinstance(verdict, Accepted | OrderHint):
             metrics.push_hints.labels(outcome="rejected").inc()
             log.info("guild %s: webhook delivery refused: %s", guild_id, verdict.reason)
             return Answer(verdict.status, verdict.reason)
         metrics.push_hints.labels(outcome="received").inc()
         now = self._clock()
         self._hints.setdefault(guild_id, HintCounter()).add(now)
-        admission = self._coalescer.admit(guild_id, verdict.ticket_id, now=now)
+        subject: Subject = verdict.ticket_id if isinstance(verdict, Accepted) else verdict
+        admission = self._coalescer.admit(guild_id, subject, now=now)
         if admission is Admission.OVER_BUDGET:
             metrics.push_hints.labels(outcome="coalesced").inc()
-            queued = self._defer(guild_id, verdict.ticket_id)
+            queued = self._defer(guild_id, subject)
             return Answer(202, "accepted (queued)" if queued else "accepted (left to polling)")
-        # Durable before the answer: a crash now leaves the ticket due for the next poll.
-        await self._store.tickets.make_due(guild_id, verdict.ticket_id)
+        if isinstance(subject, int):
+            # Durable before the answer: a crash now leaves the ticket due for the next poll.
+            # (An order hint lost in a crash is caught by the card's periodic refresh.)
+            await self._store.tickets.make_due(guild_id, subject)
         if admission is Admission.FOLDED:
             metrics.push_hints.labels(outcome="coalesced").inc()
             return Answer(202, "accepted (a read is in flight)")
-        self._spawn(self._read(guild_id, verdict.ticket_id), f"hint-{guild_id}")
+        self._spawn(self._read(guild_id, subject), f"hint-{guild_id}")
         return Answer(202, "accepted")
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -276,13 +309,13 @@ class PushHub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _defer(self, guild_id: int, ticket_id: int) -> bool:
-        """Over budget: read the ticket when the budget allows (each ticket once), up to
-        :data:`MAX_DEFERRED` tickets a guild; past that, polling sees it."""
+    def _defer(self, guild_id: int, subject: Subject) -> bool:
+        """Over budget: read the ticket (or order) when the budget allows (each once), up to
+        :data:`MAX_DEFERRED` a guild; past that, polling sees it."""
         waiting = self._deferred.setdefault(guild_id, {})
-        if ticket_id not in waiting and len(waiting) >= MAX_DEFERRED:
+        if subject not in waiting and len(waiting) >= MAX_DEFERRED:
             return False
-        waiting[ticket_id] = None
+        waiting[subject] = None
         if guild_id not in self._draining:
             self._draining.add(guild_id)
             self._spawn(self._drain(guild_id), f"hints-deferred-{guild_id}")
@@ -293,27 +326,31 @@ class PushHub:
         try:
             while waiting:
                 await asyncio.sleep(1 / self._coalescer.per_second)
-                ticket_id = next(iter(waiting))
-                admission = self._coalescer.admit(guild_id, ticket_id, now=self._clock())
+                subject = next(iter(waiting))
+                admission = self._coalescer.admit(guild_id, subject, now=self._clock())
                 if admission is Admission.OVER_BUDGET:
                     continue
-                del waiting[ticket_id]
-                await self._store.tickets.make_due(guild_id, ticket_id)
+                del waiting[subject]
+                if isinstance(subject, int):
+                    await self._store.tickets.make_due(guild_id, subject)
                 if admission is Admission.READ:
-                    self._spawn(self._read(guild_id, ticket_id), f"hint-{guild_id}")
+                    self._spawn(self._read(guild_id, subject), f"hint-{guild_id}")
         finally:
             self._draining.discard(guild_id)
 
-    async def _read(self, guild_id: int, ticket_id: int) -> None:
+    async def _read(self, guild_id: int, subject: Subject) -> None:
         try:
             while True:
-                if self.reader is not None:
-                    try:
-                        await self.reader(guild_id, ticket_id)
-                    except Exception:
-                        log.exception("guild %s: reading a hinted ticket failed", guild_id)
-                if not self._coalescer.finished(guild_id, ticket_id):
+                try:
+                    if isinstance(subject, OrderHint):
+                        if self.order_reader is not None:
+                            await self.order_reader(guild_id, subject.order_id)
+                    elif self.reader is not None:
+                        await self.reader(guild_id, subject)
+                except Exception:
+                    log.exception("guild %s: reading a hinted ticket or order failed", guild_id)
+                if not self._coalescer.finished(guild_id, subject):
                     return
         finally:
             # Cancelled: let a later hint start a read again.
-            self._coalescer.drop(guild_id, ticket_id)
+            self._coalescer.drop(guild_id, subject)

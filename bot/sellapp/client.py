@@ -366,6 +366,26 @@ class SellAppClient:
         )
         return parse_item(body, WebhookChannel, "POST /v2/webhook-channels")
 
+    async def update_webhook_channel(
+        self, channel_id: str, notifications: tuple[str, ...]
+    ) -> WebhookChannel | None:
+        """``PATCH /v2/webhook-channels/{uuid}`` with new ``allowed_notifications`` (setting
+        them twice is harmless, so it is retried like a GET). None: the channel is gone."""
+        template = "/v2/webhook-channels/{uuid}"
+        try:
+            body = await self._webhooks(
+                "PATCH",
+                template,
+                path=f"/v2/webhook-channels/{_segment(channel_id)}",
+                json={"allowed_notifications": list(notifications)},
+                ok=(200, 202, 204),
+            )
+        except SellAppNotFound:
+            return None
+        if body is None:  # 204: done, nothing to read back
+            return WebhookChannel(id=channel_id, allowed_notifications=notifications)
+        return parse_item(body, WebhookChannel, f"PATCH {template}")
+
     async def delete_webhook_channel(self, channel_id: str) -> None:
         """``DELETE /v2/webhook-channels/{uuid}``; one already gone counts as deleted."""
         try:

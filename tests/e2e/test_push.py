@@ -25,6 +25,7 @@ from tests.e2e.harness import (
     ticket_thread,
 )
 from tests.e2e.test_commands import NEW_KEY, UNLINKED, connect, files_contain, run
+from tests.e2e.test_orders import card_of, cards_in, lines_in
 from tests.fakes.discord import Channel
 
 QUIET = "30"  # the default poll interval: any message seen sooner came by push
@@ -52,7 +53,7 @@ async def registered(world: World, bot: BotProcess) -> str:
     await bot.wait_for_line(r"webhook channel (registered|already registered)")
     channels = world.sellapp.webhook_channels(STORE)
     assert len(channels) == 1, channels
-    assert channels[0]["allowed_notifications"] == ["ticket_message.created"]
+    assert channels[0]["allowed_notifications"] == ["ticket_message.created", "order.disputed"]
     return str(channels[0]["url"])
 
 
@@ -326,3 +327,63 @@ async def registered_in(world: World, bot: BotProcess, store: str) -> str:
     channels = world.sellapp.webhook_channels(store)
     assert len(channels) == 1, channels
     return str(channels[0]["url"])
+
+
+def dispute_hint(order_id: str) -> bytes:
+    data = {"id": int(order_id), "status": "DISPUTING"}  # the status is a claim, never trusted
+    return json.dumps({"event": "order.disputed", "data": data, "store": 1}).encode()
+
+
+def order_reads(world: World, order_id: str) -> int:
+    return len(world.sellapp.requests_to("GET", rf"/api/v2/orders/{order_id}$"))
+
+
+async def test_a_dispute_marks_the_order_card_in_seconds_and_tells_the_thread_once(
+    world: World, start_bot: StartBot
+) -> None:
+    made = world.sellapp.add_order(STORE)
+    calm = world.sellapp.add_order(STORE)
+    ticket = world.sellapp.add_ticket(STORE, reference=made.id, messages=["I paid, no key"])
+    other = world.sellapp.add_ticket(STORE, reference=calm.id, messages=["where is it?"])
+    bot = await start_bot(**push_env())  # polls every 30 s; cards are re-read every 300 s
+    url = await registered(world, bot)
+    thread = await first_poll(world, bot, ticket["id"])
+    calm_thread = await world.discord.wait_for(
+        lambda: ticket_thread(world, world.forum_channel, other["id"]), timeout=20
+    )
+    card = await world.discord.wait_for(lambda: card_of(world, thread, made.id), timeout=20)
+    await world.discord.wait_for(lambda: card_of(world, calm_thread, calm.id), timeout=20)
+    calm_card = card_of(world, calm_thread, calm.id)
+    assert calm_card is not None
+    calm_before = json.dumps(calm_card.embeds)
+    calm_reads = order_reads(world, calm.id)
+
+    # Forged: an order no card refers to costs no read; a real order that isn't disputed
+    # (whatever the payload claims) costs one read, and neither posts or marks anything.
+    assert await deliver(url, dispute_hint("424242")) == 202
+    assert await deliver(url, dispute_hint(calm.id)) == 202
+    await bot.wait_for_line(r"dispute hint for order 424242: 0 card")
+    await bot.wait_for_line(rf"dispute hint for order {calm.id}: 0 card")
+    assert order_reads(world, "424242") == 0
+    assert order_reads(world, calm.id) == calm_reads + 1
+    assert json.dumps(card_of(world, calm_thread, calm.id).embeds) == calm_before  # type: ignore[union-attr]
+    assert lines_in(world, calm_thread, "is DISPUTED") == []
+
+    started = time.monotonic()
+    world.sellapp.dispute_order(made.id)  # a chargeback opens: SellApp pushes order.disputed
+    await world.discord.wait_for(lambda: lines_in(world, thread, "is DISPUTED") or None, timeout=5)
+    assert time.monotonic() - started < 3.0
+    assert "DISPUTED" in str(card_of(world, thread, made.id).embeds[0]["title"])  # type: ignore[union-attr]
+
+    # SellApp delivering it again, twice over: the thread is still told once.
+    world.sellapp.deliver_twice = True
+    sent = len(world.sellapp.deliveries)
+    world.sellapp.dispute_order(made.id, shape="order")
+    await world.discord.wait_for(
+        lambda: len(world.sellapp.deliveries) >= sent + 2 or None, timeout=5
+    )
+    await asyncio.sleep(0.5)
+    assert len(lines_in(world, thread, "is DISPUTED")) == 1
+    assert [m.id for m in cards_in(world, thread, made.id)] == [card.id]
+    assert [line for line in bot.lines if "poll done" in line][1:] == [], "a poll marked it"
+    assert lines_in(world, calm_thread, "is DISPUTED") == []

@@ -179,6 +179,7 @@ class FakeSellApp(OrdersFake):
         app.router.add_get("/api/v2/webhook-channels", self._list_webhooks)
         app.router.add_post("/api/v2/webhook-channels", self._create_webhook)
         app.router.add_delete("/api/v2/webhook-channels/{uuid}", self._delete_webhook)
+        app.router.add_patch("/api/v2/webhook-channels/{uuid}", self._update_webhook)
         self._order_routes(app)
         app.router.add_post("/_fake/tickets", self._control_ticket)
         app.router.add_post(r"/_fake/tickets/{id:\d+}/messages", self._control_message)
@@ -533,19 +534,16 @@ class FakeSellApp(OrdersFake):
 
     def _push(self, st: _Store, msg: dict[str, Any]) -> None:
         """Deliver ``ticket_message.created`` to every channel of the store, in the background."""
-        targets = [
-            c["url"]
-            for c in st.webhooks.values()
-            if "ticket_message.created" in c["allowed_notifications"]
-        ]
+        data = {k: msg[k] for k in ("author", "sender", "content", "ticket_id", "updated_at")}
+        self._send_event(st.slug, "ticket_message.created", data)
+
+    def _send_event(self, store: str, event: str, data: dict[str, Any]) -> None:
+        """Deliver ``event`` to every channel of ``store`` subscribed to it, in the background."""
+        st = self._store(store)
+        targets = [c["url"] for c in st.webhooks.values() if event in c["allowed_notifications"]]
         if not targets:
             return
-        payload = {
-            "event": "ticket_message.created",
-            "data": {k: msg[k] for k in ("author", "sender", "content", "ticket_id", "updated_at")},
-            "store": st.id,
-        }
-        body = json.dumps(payload).encode()
+        body = json.dumps({"event": event, "data": data, "store": st.id}).encode()
         for url in targets:
             for _ in range(2 if self.deliver_twice else 1):
                 task = asyncio.get_running_loop().create_task(self._deliver(url, body))
@@ -615,6 +613,24 @@ class FakeSellApp(OrdersFake):
         }
         st.webhooks[channel["id"]] = channel
         return _json({"data": channel}, 201)
+
+    async def _update_webhook(self, request: web.Request) -> web.Response:
+        st = self._auth(request)
+        if isinstance(st, web.Response):
+            return st
+        refused = self._webhooks_refused()
+        if refused is not None:
+            return refused
+        channel = st.webhooks.get(request.match_info["uuid"])
+        if channel is None:
+            return _message(404, "No query results for model [App\\Models\\WebhookChannel]")
+        notifications = (await self._body(request)).get("allowed_notifications")
+        if notifications is not None:
+            if not isinstance(notifications, list) or not notifications:
+                text = "The allowed notifications field must be a non-empty list."
+                return _message(422, text, errors={"allowed_notifications": [text]})
+            channel["allowed_notifications"] = [str(n) for n in notifications]
+        return _json({"data": dict(channel)})
 
     async def _delete_webhook(self, request: web.Request) -> web.Response:
         st = self._auth(request)

@@ -138,6 +138,18 @@ class OrdersFake:
         }
         return order
 
+    def dispute_order(self, order_id: str, *, shape: str = "id") -> None:
+        """A chargeback opens: the order turns DISPUTING and ``order.disputed`` goes to the
+        store's channels subscribed to it. ``shape`` is where the id is: ``id`` (the order
+        itself as ``data``), ``order_id`` or ``order`` (``data.order.id``)."""
+        order = self.orders[order_id]
+        order.status = "DISPUTING"
+        whole = self._order_json(order)
+        data = {"id": whole, "order_id": {"order_id": whole["id"]}, "order": {"order": whole}}[
+            shape
+        ]
+        self._send_event(order.store, "order.disputed", data)  # type: ignore[attr-defined]
+
     def actions_on(self, order_id: str, action: str | None = None) -> list[DoneAction]:
         return [a for a in self.actions if a.order_id == order_id and action in (None, a.action)]
 

@@ -12,6 +12,7 @@ from bot.push.engine import (
     Admission,
     Coalescer,
     HintCounter,
+    OrderHint,
     Rejected,
     check_delivery,
     push_state,
@@ -62,6 +63,59 @@ def test_with_a_secret_only_a_matching_signature_passes() -> None:
     for signature in (None, "", "0" * 64, sign(raw, "another-secret"), sign(body(8))):
         verdict = check_delivery(raw, secret=SECRET, signature=signature)
         assert verdict == Rejected(401, "bad or missing Signature")
+
+
+def disputed(data: object) -> bytes:
+    return json.dumps({"event": "order.disputed", "data": data, "store": 3}).encode()
+
+
+def test_an_order_disputed_names_its_order_wherever_the_id_is() -> None:
+    for data in (
+        {"id": 9001, "status": "COMPLETED", "customer": {"id": "c-1"}},
+        {"id": "9001"},
+        {"order_id": 9001, "id": None},
+        {"order": {"id": 9001, "status": "DISPUTING"}},
+        {"id": True, "order": {"id": "9001"}},  # a bool is no id: the nested one is
+    ):
+        assert check_delivery(disputed(data), secret=None, signature=None) == OrderHint("9001")
+    assert check_delivery(disputed({"id": "ord_AB-12"}), secret=None, signature=None) == (
+        OrderHint("ord_AB-12")
+    )
+
+
+def test_an_order_disputed_without_a_usable_order_id_is_refused() -> None:
+    for data in (
+        {},
+        [],
+        None,
+        {"id": None},
+        {"id": -1},
+        {"id": 2**70},
+        {"id": "../tickets/1"},
+        {"id": "9001?x=1"},
+        {"id": "x" * 65},
+        {"order": "9001"},
+        {"ticket_id": 42},  # a ticket id is not an order id
+    ):
+        verdict = check_delivery(disputed(data), secret=None, signature=None)
+        assert verdict == Rejected(422, "no order id"), data
+
+
+def test_an_order_disputed_needs_the_same_signature_as_a_ticket_hint() -> None:
+    raw = disputed({"id": 9001})
+    assert check_delivery(raw, secret=SECRET, signature=sign(raw)) == OrderHint("9001")
+    for signature in (None, "0" * 64, sign(raw, "another-secret")):
+        verdict = check_delivery(raw, secret=SECRET, signature=signature)
+        assert verdict == Rejected(401, "bad or missing Signature")
+    big = disputed({"id": 9001, "pad": "x" * MAX_BODY})
+    assert check_delivery(big, secret=None, signature=None) == Rejected(413, "body over 64 KiB")
+
+
+def test_an_order_hint_and_a_ticket_hint_with_the_same_number_are_read_apart() -> None:
+    hints = Coalescer()
+    assert hints.admit(1, 42, now=0) is Admission.READ
+    assert hints.admit(1, OrderHint("42"), now=0) is Admission.READ
+    assert hints.admit(1, OrderHint("42"), now=0) is Admission.FOLDED
 
 
 def test_one_read_in_flight_per_ticket_and_one_more_after_it() -> None:

@@ -104,3 +104,81 @@ async def test_an_accepted_hint_is_durable_before_the_answer(
     await push.accept(TOKEN, hint(5), None)
     ticket = await store.tickets.get(GUILD, 5)
     assert ticket is not None and ticket.next_check_at == 0  # the next poll reads it
+
+
+class OrderReader:
+    """Records each order read, like :class:`Reader`."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[int, str]] = []
+        self.go = asyncio.Event()
+        self.go.set()
+
+    async def __call__(self, guild_id: int, order_id: str) -> None:
+        self.reads.append((guild_id, order_id))
+        await self.go.wait()
+        await asyncio.sleep(0.05)
+
+
+def dispute(order: object) -> bytes:
+    return json.dumps({"event": "order.disputed", "data": {"order": {"id": order}}}).encode()
+
+
+async def test_an_order_disputed_goes_to_the_order_reader_not_the_ticket_reader(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, reader, store = hub
+    orders = OrderReader()
+    push.order_reader = orders
+    await store.tickets.record(
+        GUILD, 9001, status="OPEN", title="t", sellapp_updated_at=None, now=0, next_check_at=9e9
+    )
+    assert (await push.accept(TOKEN, dispute(9001), None)).status == 202
+    await asyncio.sleep(0.2)
+    assert orders.reads == [(GUILD, "9001")]
+    assert reader.reads == []
+    ticket = await store.tickets.get(GUILD, 9001)
+    assert ticket is not None and ticket.next_check_at == 9e9  # no ticket 9001 made due
+
+
+async def test_a_flood_of_disputes_for_one_order_costs_at_most_two_reads(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, _, _ = hub
+    orders = OrderReader()
+    push.order_reader = orders
+    orders.go.clear()
+    answers = [await push.accept(TOKEN, dispute("9001"), None) for _ in range(200)]
+    assert {a.status for a in answers} == {202}
+    orders.go.set()
+    await asyncio.sleep(0.3)
+    assert orders.reads == [(GUILD, "9001"), (GUILD, "9001")]
+
+
+async def test_disputes_share_the_guilds_budget_with_ticket_hints(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, _, _ = hub
+    orders = OrderReader()
+    push.order_reader = orders
+    for ticket_id in range(1, 6):  # the burst of 5
+        await push.accept(TOKEN, hint(ticket_id), None)
+    assert (await push.accept(TOKEN, dispute(9001), None)).text == "accepted (queued)"
+    assert orders.reads == []
+    for _ in range(40):
+        if orders.reads:
+            break
+        await asyncio.sleep(0.05)
+    assert orders.reads == [(GUILD, "9001")]  # later, once the budget allows
+
+
+async def test_a_refused_order_delivery_reads_nothing(
+    hub: tuple[PushHub, Reader, Store],
+) -> None:
+    push, reader, _ = hub
+    orders = OrderReader()
+    push.order_reader = orders
+    assert (await push.accept(TOKEN, dispute("../x"), None)).status == 422
+    assert (await push.accept("not-the-token", dispute(9001), None)).status == 404
+    await asyncio.sleep(0.1)
+    assert orders.reads == [] and reader.reads == []

@@ -10,7 +10,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.config import load_settings
 from bot.errors import SellAppProtocolError, WebhooksForbidden, WebhookUrlRefused
+from bot.links import LinkConfig, Links
+from bot.ops.logs import SecretRegistry
+from bot.push.engine import webhook_url
+from bot.push.hub import PushHub
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import FakeSellApp
@@ -144,3 +149,65 @@ async def test_with_push_live_a_quiet_ticket_waits_for_the_sweep(world: World) -
     # Read once more after the change, then only every SWEEP (900 s = 15 intervals).
     assert reads == [1] + [0] * 14 + [1] + [0] * 4
     assert tid
+
+
+async def test_a_channel_subscribes_to_order_disputed_and_an_old_one_is_updated_once(
+    fake: FakeSellApp, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        None, public_url="https://bridge.example.com", sellapp_api_url=fake.url
+    )
+    link = LinkConfig(GUILD, STORE, SecretStr(KEY), CHANNEL, frozenset(), INTERVAL, False, "")
+
+    async def start_hub(store: Store) -> PushHub:
+        secrets = SecretRegistry()
+        hub = PushHub(settings, store, Links(settings, store, http, secrets, None), secrets)
+        await hub.load()
+        await hub.ensure(link)
+        assert hub.is_live(GUILD)
+        return hub
+
+    async with await Store.open(tmp_path / "s.sqlite3") as store:
+        await start_hub(store)
+        [made] = fake.webhook_channels(STORE)
+        assert made["allowed_notifications"] == ["ticket_message.created", "order.disputed"]
+        # A channel registered before order.disputed was wired (ticket messages only):
+        fake._store(STORE).webhooks[made["id"]]["allowed_notifications"] = [
+            "ticket_message.created"
+        ]
+        await start_hub(store)  # a restart
+        await start_hub(store)  # and another
+    [now] = fake.webhook_channels(STORE)
+    assert now["id"] == made["id"]
+    assert now["allowed_notifications"] == ["ticket_message.created", "order.disputed"]
+    assert len(fake.requests_to("PATCH", r"/api/v2/webhook-channels/")) == 1
+    assert len(fake.requests_to("POST", r"/api/v2/webhook-channels$")) == 1
+
+
+async def test_updating_a_channel_that_is_gone_answers_none_not_an_error(
+    client: SellAppClient,
+) -> None:
+    assert await client.update_webhook_channel("no-such-uuid", ("order.disputed",)) is None
+
+
+async def test_a_channel_sellapp_wont_update_keeps_ticket_push_live(
+    fake: FakeSellApp, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        None, public_url="https://bridge.example.com", sellapp_api_url=fake.url
+    )
+    link = LinkConfig(GUILD, STORE, SecretStr(KEY), CHANNEL, frozenset(), INTERVAL, False, "")
+    async with await Store.open(tmp_path / "s.sqlite3") as store:
+        row = await store.push.ensure_token(GUILD, "old-token", now=0)
+        url = webhook_url("https://bridge.example.com", row.token)
+        client = SellAppClient(http, base_url=fake.url, api_key=SecretStr(KEY), store=STORE)
+        old = await client.create_webhook_channel(url, ("ticket_message.created",), "bridge")
+        fake.fail(path=r"/api/v2/webhook-channels/", method="PATCH", status=405, times=None)
+        secrets = SecretRegistry()
+        hub = PushHub(settings, store, Links(settings, store, http, secrets, None), secrets)
+        await hub.load()
+        await hub.ensure(link)
+        assert hub.is_live(GUILD)  # ticket messages still come by push
+        assert (await store.push.get(GUILD)).channel_id == old.id  # type: ignore[union-attr]
+    assert [c["id"] for c in fake.webhook_channels(STORE)] == [old.id]
+    assert len(fake.requests_to("POST", r"/api/v2/webhook-channels$")) == 1
