@@ -18,11 +18,13 @@ SellApp is the protocol fake (``tests/fakes/sellapp.py``) on loopback.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import discord
 import httpx
@@ -38,10 +40,10 @@ from bot.links.sealing import Sealer
 from bot.ops.logs import SecretRegistry
 from bot.services import Services
 from bot.store import Store
-from cogs.inbound import Inbound
-from cogs.outbound import Outbound
-from cogs.triage import ClaimButton, Triage
 from tests.fakes.sellapp import FakeSellApp
+
+if TYPE_CHECKING:
+    from cogs.outbound import Outbound
 
 KEY = "sk_live_edge_test_key_0123456789"
 STORE = "edge-shop"
@@ -49,26 +51,24 @@ SECRET_KEY = "edge-tests-secret-key-0123456789abcdef"
 TOKEN = "edge.test.token-0123456789"
 
 
-class InboundWithoutLoops(Inbound, name="Inbound"):
-    """The real inbound cog, without the poll supervisor SimCord can't settle."""
-
-    async def cog_load(self) -> None:
-        return None
-
-
-class OutboundWithoutLoops(Outbound, name="Outbound"):
-    """The real outbound cog (its engine: what /reply queues into), without its loops;
-    a test delivers with ``sim.outbound.engine.deliver_due()``."""
-
-    async def cog_load(self) -> None:
-        return None
+def _cog_class(module: str, name: str) -> Any:
+    """A cog class from its module as it is now: a closed bot unloads its extensions,
+    which drops their modules from sys.modules, and BridgeBot's own lookups
+    (``bot.inbound``, ``bot.orders``) import them afresh. A subclass of a stale class
+    would fail their isinstance checks."""
+    return getattr(importlib.import_module(module), name)
 
 
-class TriageWithoutLoop(Triage, name="Triage"):
-    """The real triage cog and its Claim button; tests run its passes by hand."""
+def _without_loops(module: str, name: str) -> Any:
+    """The real cog, without the loops SimCord can't settle (tests run them by hand)."""
+    base = _cog_class(module, name)
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ClaimButton)
+    class WithoutLoops(base, name=name):  # type: ignore[misc, valid-type]
+        async def cog_load(self) -> None:
+            if name == "Triage":  # its Claim button still works across restarts
+                self.bot.add_dynamic_items(_cog_class(module, "ClaimButton"))
+
+    return WithoutLoops
 
 
 class EdgeBot(BridgeBot):
@@ -77,10 +77,10 @@ class EdgeBot(BridgeBot):
     async def setup_hook(self) -> None:
         await self.load_extension("cogs.admin")
         await self.load_extension("cogs.tickets")
-        await self.add_cog(InboundWithoutLoops(self))
-        await self.add_cog(OutboundWithoutLoops(self))
+        await self.add_cog(_without_loops("cogs.inbound", "Inbound")(self))
+        await self.add_cog(_without_loops("cogs.outbound", "Outbound")(self))
         await self.load_extension("cogs.snippets")
-        await self.add_cog(TriageWithoutLoop(self))
+        await self.add_cog(_without_loops("cogs.triage", "Triage")(self))
         await self.tree.sync()
         self.commands_synced = True
 
@@ -116,8 +116,13 @@ class Sim:
 
     @property
     def outbound(self) -> Outbound:
-        cog = self.bot.get_cog("Outbound")
-        assert isinstance(cog, Outbound)
+        return self.cog("Outbound")  # type: ignore[no-any-return]
+
+    def cog(self, name: str) -> Any:
+        """The running cog ``name`` (``cogs.<name lowercased>``), checked against its class
+        as its module is now (see :func:`_cog_class`)."""
+        cog = self.bot.get_cog(name)
+        assert isinstance(cog, _cog_class(f"cogs.{name.lower()}", name))
         return cog
 
     def thread_named(self, prefix: str) -> ChannelHandle:

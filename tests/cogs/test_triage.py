@@ -6,7 +6,6 @@ from __future__ import annotations
 import discord
 from simcord import ChannelHandle
 
-from cogs.triage import Triage
 from tests.sim import STORE, Sim, said
 
 
@@ -19,8 +18,7 @@ async def ticket_thread(sim: Sim, title: str = "Refund") -> tuple[int, ChannelHa
 
 
 async def triage_pass(sim: Sim) -> None:
-    cog = sim.bot.get_cog("Triage")
-    assert isinstance(cog, Triage)
+    cog = sim.cog("Triage")
     await cog.engine.run_guild(sim.guild.id)
 
 
