@@ -431,6 +431,7 @@ class SellAppCommands(commands.GroupCog, group_name="sellapp"):
             now=time.time(),
             days=days,
             hours=(await store.triage.settings(guild_id)).hours,
+            products=await store.orders.products(guild_id),
             order_actions=actions,
         )
         files = [discord.File(io.BytesIO(chart_png(found)), filename=f"stats-{days}d.png")]

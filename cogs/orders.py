@@ -26,6 +26,7 @@ from bot.orders.engine import (
     OrderActionRefused,
     confirmation_text,
     is_disputed,
+    main_product,
     parse_selection,
     plan_refund,
     plan_replace,
@@ -175,6 +176,7 @@ class Orders(commands.Cog):
                 message_id=message_id,
                 status=status,
                 now=time.time(),
+                product=main_product(view.order),
             )
             was_disputed = is_disputed(card.last_status if card else None)
             if status is not None and is_disputed(status) and not was_disputed:

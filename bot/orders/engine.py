@@ -75,6 +75,13 @@ def subject_of(ticket: Ticket) -> TicketSubject | None:
     return None
 
 
+def main_product(order: Order | None) -> str | None:
+    """What the order is for, in one name: its first line item's product (for stats)."""
+    if order is None or not order.line_items:
+        return None
+    return order.line_items[0].product_title
+
+
 def is_disputed(status: str | None) -> bool:
     return (status or "").upper() in DISPUTED
 

@@ -64,6 +64,8 @@ class OrderCard:
     message_id: int | None
     last_status: str | None
     updated_at: float
+    product: str | None = None
+    """The product of the order's first line item, as last read (for stats)."""
 
 
 class RecentlyDone(Exception):
@@ -139,22 +141,33 @@ class OrderTable:
         message_id: int | None,
         status: str | None,
         now: float,
+        product: str | None = None,
     ) -> OrderCard:
-        """Remember the card's message (``None``: the intent, before posting) and status."""
+        """Remember the card's message (``None``: the intent, before posting), status and
+        product (None: keep what was known)."""
         async with self._db.transaction() as db:
             row = await one(
                 db,
                 "INSERT INTO order_cards (guild_id, ticket_id, order_id, thread_id, message_id,"
-                " last_status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " last_status, updated_at, product) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (guild_id, ticket_id) DO UPDATE SET order_id = excluded.order_id,"
                 " thread_id = excluded.thread_id,"
                 " message_id = coalesce(excluded.message_id, order_cards.message_id),"
                 " last_status = coalesce(excluded.last_status, order_cards.last_status),"
+                " product = coalesce(excluded.product, order_cards.product),"
                 " updated_at = excluded.updated_at RETURNING *",
-                (guild_id, ticket_id, order_id, thread_id, message_id, status, now),
+                (guild_id, ticket_id, order_id, thread_id, message_id, status, now, product),
             )
         assert row is not None
         return _card(row)
+
+    async def products(self, guild_id: int) -> dict[int, str]:
+        """Ticket id -> the product its order is for, where a card has read it."""
+        rows = await self._db.read_all(
+            "SELECT ticket_id, product FROM order_cards WHERE guild_id = ? AND product IS NOT NULL",
+            (guild_id,),
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
 
     async def cards_due(
         self, *, now: float, readable_after: float, unreadable_after: float, limit: int = 10

@@ -13,6 +13,7 @@ from bot.orders.engine import (
     OrderActionRefused,
     TicketSubject,
     confirmation_text,
+    main_product,
     outcome_words,
     parse_amount,
     parse_selection,
@@ -285,3 +286,19 @@ def test_a_refused_action_is_not_called_done_in_its_line() -> None:
     )
     line = audit_line(action)
     assert "not done" in line and "SellApp refused" in line
+
+
+def test_the_main_product_is_the_first_line_items() -> None:
+    order = Order.model_validate(
+        {
+            "id": 1,
+            "status": "PAID",
+            "line_items": [
+                {"product_title": "Game key", "variant_title": "Steam", "quantity": 1},
+                {"product_title": "DLC", "quantity": 1},
+            ],
+        }
+    )
+    assert main_product(order) == "Game key"
+    assert main_product(Order.model_validate({"id": 2, "status": "PAID"})) is None
+    assert main_product(None) is None

@@ -154,3 +154,37 @@ async def test_done_lists_only_actions_sellapp_carried_out_for_stats(store: Stor
 
     done = await store.orders.done(GUILD)
     assert [(a.kind, a.finished_at) for a in done] == [("refund", 3.0), ("resend", 4.0)]
+
+
+async def test_a_cards_product_is_kept_for_stats_and_not_lost_by_a_later_write(
+    store: Store,
+) -> None:
+    """/sellapp stats counts tickets per product from what the order card read."""
+    await store.orders.record_card(
+        GUILD, 7, order_id="42", thread_id=70, message_id=None, status=None, now=1.0
+    )
+    assert await store.orders.products(GUILD) == {}  # not read yet
+    await store.orders.record_card(
+        GUILD,
+        7,
+        order_id="42",
+        thread_id=70,
+        message_id=700,
+        status="PAID",
+        now=2.0,
+        product="Game key",
+    )
+    await store.orders.record_card(  # SellApp couldn't be read this time: keep the product
+        GUILD, 7, order_id="42", thread_id=70, message_id=700, status=None, now=3.0
+    )
+    await store.orders.record_card(
+        GUILD + 1,
+        8,
+        order_id="43",
+        thread_id=80,
+        message_id=800,
+        status="PAID",
+        now=2.0,
+        product="Gift card",
+    )
+    assert await store.orders.products(GUILD) == {7: "Game key"}
