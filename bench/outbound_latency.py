@@ -35,7 +35,8 @@ import httpx
 from pydantic import SecretStr
 
 from bot.links import LinkConfig
-from bot.outbound.engine import OutboundRelay, ReplyTarget, StaffMessage
+from bot.outbound.engine import OutboundRelay, ReplyTarget
+from bot.outbound.rules import StaffMessage
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import FakeSellApp

@@ -34,7 +34,8 @@ from discord.ext import commands
 
 from bot.links import LinkConfig
 from bot.outbound.discord_edge import DiscordFeedback
-from bot.outbound.engine import Attachment, OutboundRelay, Relay, ReplyTarget, StaffMessage
+from bot.outbound.engine import OutboundRelay, ReplyTarget
+from bot.outbound.rules import Attachment, Relay, StaffMessage
 from bot.replies.posts import read_post
 from bot.replies.signature import signature_facts
 from bot.replies.template import fill
@@ -101,7 +102,7 @@ def staff_message(
     me: int | None = None,
     posted_by: str | None = None,
 ) -> StaffMessage:
-    """The plain facts :func:`bot.outbound.engine.classify` needs. ``me``: this bot's id;
+    """The plain facts :func:`bot.outbound.rules.classify` needs. ``me``: this bot's id;
     a snippet reply it posted for a staff member (:mod:`bot.replies.posts`) is theirs
     (``posted_by``: their name, when known)."""
     # Only the bot's own plain posts: interaction answers (webhook_id set) may echo input.

@@ -25,7 +25,7 @@ from bot.inbound.render import (
     ticket_embed,
     utf16_len,
 )
-from bot.outbound.engine import Ignore, Note, Relay, StaffMessage, message_text
+from bot.outbound.rules import Ignore, Note, Relay, StaffMessage, message_text
 from bot.sellapp.client import make_http_client
 from bot.store import Store
 from tests.fakes.sellapp import MAX_CONTENT, FakeSellApp

@@ -17,7 +17,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.links import LinkConfig
-from bot.outbound.engine import (
+from bot.outbound.engine import OutboundRelay, ReplyTarget
+from bot.outbound.rules import (
     ATTACHMENTS_LINE,
     DELETE_WARNING,
     EDIT_WARNING,
@@ -27,10 +28,8 @@ from bot.outbound.engine import (
     Attachment,
     Ignore,
     Note,
-    OutboundRelay,
     Refuse,
     Relay,
-    ReplyTarget,
     StaffMessage,
     backoff,
     classify,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.outbound.engine import Ignore, OutboundRelay, Relay, StaffMessage, signature_note
+from bot.outbound.engine import OutboundRelay
+from bot.outbound.rules import Ignore, Relay, StaffMessage, signature_note
 from bot.replies.posts import post_text, read_post
 from bot.replies.signature import signature_facts
 from bot.replies.template import fill
