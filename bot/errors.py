@@ -9,7 +9,7 @@ of :func:`bot.explain.explain`.
     ├── ConfigError                  a setting is missing or malformed (bot.config at start;
     │   │                            bot.links.sealing for SECRET_KEY; bot.store for a newer schema)
     │   └── DatabaseUnusable         DATABASE_PATH can't be created, opened or written
-    │                                (bot.store._db at open)
+    │                                (bot.store._sqlite, _postgres at open)
     ├── DatabaseBusy                 another process held the database too long at open
     ├── BackupFailed                 `sellapp-bridge backup` made no checked copy
     │                                (bot.store.backup)

@@ -1,8 +1,9 @@
-"""The bridge's SQLite store: the only package with SQL.
+"""The bridge's store (SQLite or PostgreSQL): the only package with SQL.
 
 :class:`Store` is the one object the rest of the bridge holds. It owns one shared
-connection (:mod:`bot.store._db`: its lock, transactions and pragmas) and hands it to one
-class a concern, each the only writer of its tables:
+database (:mod:`bot.store._db`: its transactions; the SQLite kind in
+:mod:`bot.store._sqlite`, the PostgreSQL kind in :mod:`bot.store._postgres`) and hands it
+to one class a concern, each the only writer of its tables:
 
 - ``store.links`` (:mod:`bot.store.links`): ``guild_links``.
 - ``store.tickets`` (:mod:`bot.store.tickets`): ``tickets``.
@@ -33,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bot.store._db import MEMORY, Database
+from bot.store._db import MEMORY, Backend, Database, open_database
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
@@ -69,8 +70,9 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:
-        """Open (creating folder and file if needed) and bring the schema up to date."""
-        db = await Database.connect(path)
+        """Open and bring the schema up to date. ``path``: an SQLite file (its folder and
+        the file are created if needed) or a ``postgresql://`` URL (a string)."""
+        db = await open_database(path)
         try:
             await migrate(db)
         except BaseException:
@@ -94,7 +96,12 @@ class Store:
 
     @property
     def path(self) -> str:
+        """The SQLite file, or the PostgreSQL URL with its password masked."""
         return self._db.path
+
+    @property
+    def backend(self) -> Backend:
+        return self._db.backend
 
     async def schema_version(self) -> int:
         return await schema_version(self._db)

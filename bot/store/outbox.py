@@ -7,11 +7,10 @@ never deliverable while an older one is still open (see :data:`OPEN_OUTBOX_STATE
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Final, Literal
 
-from bot.store._db import Database, changed, every, one
+from bot.store._db import Database, Row, changed, every, one
 from bot.store.messages import insert_outbound
 from bot.store.records import OPEN_OUTBOX_STATES, OUTBOX_STATES, OutboxEntry, OutboxState
 from bot.store.state import mark_seen
@@ -20,7 +19,7 @@ from bot.store.state import mark_seen
 _OPEN: Final = "(" + ", ".join(f"'{state}'" for state in OPEN_OUTBOX_STATES) + ")"
 
 
-def _outbox(row: sqlite3.Row) -> OutboxEntry:
+def _outbox(row: Row) -> OutboxEntry:
     fields = {name: row[name] for name in OutboxEntry.__dataclass_fields__}
     fields["waiting_shown"] = bool(fields["waiting_shown"])
     fields["look_first"] = bool(fields["look_first"])

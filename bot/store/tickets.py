@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-import aiosqlite
-
-from bot.store._db import Database, changed, one, require
+from bot.store._db import Connection, Database, Row, changed, one, require
 from bot.store.records import Ticket, TicketCounts
 from bot.store.state import first_link_key
 
 
-def _ticket(row: sqlite3.Row) -> Ticket:
+def _ticket(row: Row) -> Ticket:
     return Ticket(**{name: row[name] for name in Ticket.__dataclass_fields__})
 
 
-async def forget_guild_tickets(db: aiosqlite.Connection, guild_id: int) -> None:
+async def forget_guild_tickets(db: Connection, guild_id: int) -> None:
     """Inside a transaction: drop a guild's tickets and everything hanging off them."""
     await db.execute(
         "DELETE FROM thread_progress WHERE thread_id IN "
