@@ -16,6 +16,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -214,3 +215,17 @@ def make_root() -> Path:
     """A fresh folder for a server under the system temp folder (which every user can
     pass through, unlike pytest's per-user temp folder)."""
     return Path(tempfile.mkdtemp(prefix="bridge-pg-"))
+
+
+async def query(target: Path | str, sql: str) -> list[tuple[object, ...]]:
+    """Read a store's database directly (outside the store), on either backend."""
+    if isinstance(target, Path):
+        with sqlite3.connect(target) as conn:
+            return conn.execute(sql).fetchall()
+    import asyncpg
+
+    connection = await asyncpg.connect(target)
+    try:
+        return [tuple(row) for row in await connection.fetch(sql)]
+    finally:
+        await connection.close()

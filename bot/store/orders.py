@@ -177,7 +177,8 @@ class OrderTable:
             "SELECT c.* FROM order_cards AS c JOIN tickets AS t"
             " ON t.guild_id = c.guild_id AND t.ticket_id = c.ticket_id"
             " WHERE upper(t.status) != 'CLOSED' AND c.message_id IS NOT NULL"
-            " AND c.updated_at <= CASE WHEN c.last_status IS NULL THEN ? ELSE ? END"
+            " AND c.updated_at <= CASE WHEN c.last_status IS NULL"
+            " THEN CAST(? AS DOUBLE PRECISION) ELSE CAST(? AS DOUBLE PRECISION) END"
             " ORDER BY c.updated_at LIMIT ?",
             (now - unreadable_after, now - readable_after, limit),
         )

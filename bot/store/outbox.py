@@ -141,7 +141,8 @@ class OutboxTable:
         """
         rows = await self._db.read_all(
             "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"  # noqa: S608
-            " AND o.next_attempt_at <= :now AND (:guild IS NULL OR o.guild_id = :guild)"
+            " AND o.next_attempt_at <= :now"
+            " AND (CAST(:guild AS BIGINT) IS NULL OR o.guild_id = :guild)"
             " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.guild_id = o.guild_id"
             "  AND p.ticket_id = o.ticket_id AND p.id < o.id"
             f"  AND p.state IN {_OPEN})"
@@ -162,7 +163,8 @@ class OutboxTable:
 
     async def in_state(self, state: OutboxState, guild_id: int | None = None) -> list[OutboxEntry]:
         rows = await self._db.read_all(
-            "SELECT * FROM outbox WHERE state = ? AND (? IS NULL OR guild_id = ?) ORDER BY id",
+            "SELECT * FROM outbox WHERE state = ?"
+            " AND (CAST(? AS BIGINT) IS NULL OR guild_id = ?) ORDER BY id",
             (state, guild_id, guild_id),
         )
         return [_outbox(r) for r in rows]

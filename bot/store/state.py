@@ -25,7 +25,7 @@ async def mark_seen(db: Connection, thread_id: int, message_id: int) -> int:
         db,
         "INSERT INTO thread_progress (thread_id, last_message_id) VALUES (?, ?)"
         " ON CONFLICT (thread_id) DO UPDATE SET"
-        " last_message_id = max(last_message_id, excluded.last_message_id)"
+        " last_message_id = max(thread_progress.last_message_id, excluded.last_message_id)"
         " RETURNING last_message_id",
         (thread_id, message_id),
     )
