@@ -815,3 +815,44 @@ async def test_forgetting_tickets_forgets_their_order_cards(store: Store) -> Non
     assert await store.orders.card(GUILD, 1) is not None
     await store.links.delete(GUILD, forget_tickets=True)
     assert await store.orders.card(GUILD, 1) is None
+
+
+OPENER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from bot.store import Store
+
+    async def main():
+        await (await Store.open(sys.argv[1])).close()
+        print("open", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_processes_opening_a_fresh_postgres_database_at_once_migrate_it_once(
+    postgres_url: str,
+) -> None:
+    """Several bridge processes started together on one new PostgreSQL database: each
+    migration is applied exactly once, and every process opens without an error."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            OPENER,
+            postgres_url,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    stores = await asyncio.gather(*(Store.open(postgres_url) for _ in range(2)))
+    for opened in stores:
+        await opened.close()
+    for proc in procs:
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert (proc.returncode, out.strip()) == (0, b"open"), err.decode()
+    versions = await query(postgres_url, "SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(m.version,) for m in load_migrations()]
