@@ -160,13 +160,13 @@ async def run_check(
         return EXIT_CONFIG
     say(True, "settings")
     try:
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.database_target)
     except (ConfigError, DatabaseBusy) as exc:
-        say(False, f"database {settings.database_path}", str(exc))
+        say(False, f"database {settings.database_shown}", str(exc))
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
     try:
         version = await store.schema_version()
-        say(True, f"database {settings.database_path}", f"schema version {version}")
+        say(True, f"database {settings.database_shown}", f"schema version {version}")
         async with open_services(settings, store, secrets) as services:
             await _check_discord_and_links(settings, services.links, say)
     finally:

@@ -34,7 +34,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bot.store._db import MEMORY, Backend, Database, open_database
+from bot.store._db import (
+    MEMORY,
+    Backend,
+    Database,
+    is_postgres_url,
+    masked_url,
+    open_database,
+    url_secrets,
+)
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
@@ -48,7 +56,17 @@ from bot.store.stats import StatsTable
 from bot.store.tickets import TicketTable
 from bot.store.triage import TriageTable
 
-__all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
+__all__ = [
+    "MEMORY",
+    "UNSET",
+    "Backend",
+    "Migration",
+    "Store",
+    "is_postgres_url",
+    "load_migrations",
+    "masked_url",
+    "url_secrets",
+]
 
 
 class Store:

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MEMORY: Final = ":memory:"
 Params = Sequence[Any] | Mapping[str, Any]
@@ -97,6 +98,37 @@ def is_postgres_url(target: str | Path) -> bool:
     return isinstance(target, str) and bool(_POSTGRES_URL.match(target))
 
 
+def masked_url(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: safe for logs and errors."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+        netloc = f"{parts.username or ''}:***@{host}{port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "the PostgreSQL URL (unreadable, not shown)"
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``url`` (as written, percent-escapes kept), if any."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def url_secrets(url: str) -> list[str]:
+    """What of ``url`` must never be shown: the URL itself and its password, as written
+    and unescaped."""
+    password = url_password(url)
+    return [url, *([password, unquote(password)] if password else [])]
+
+
 async def open_database(target: Path | str) -> Database:
     """A PostgreSQL URL opens PostgreSQL; anything else is an SQLite path."""
     if is_postgres_url(target):
@@ -142,7 +174,10 @@ __all__ = [
     "every",
     "ids",
     "is_postgres_url",
+    "masked_url",
     "one",
     "open_database",
     "require",
+    "url_password",
+    "url_secrets",
 ]

@@ -19,13 +19,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot.errors import DatabaseUnusable
-from bot.store._db import Connection, Database, Params, Row
+from bot.store._db import Connection, Database, Params, Row, masked_url, url_password
 from bot.store._dialect import translate
 
 log = logging.getLogger(__name__)
@@ -35,29 +34,6 @@ CONNECT_TIMEOUT_S: Final = 10.0
 LOCK_NAMESPACE: Final = 0x5E11  # the first key of the bridge's two-key advisory locks
 WRITE_LOCK: Final = 1  # the second key: one write transaction at a time
 ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``: safe for logs and errors."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port is not None else ""
-        netloc = f"{parts.username or ''}:***@{host}{port}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "the PostgreSQL URL (unreadable, not shown)"
-
-
-def url_password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
 
 
 def _rows_touched(status: str) -> int:
