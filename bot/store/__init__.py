@@ -44,6 +44,7 @@ from bot.store._db import (
     url_secrets,
 )
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
+from bot.store.claims import GuildClaims, make_claims
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
 from bot.store.orders import OrderTable
@@ -85,6 +86,7 @@ class Store:
         self.replytools = ReplyToolsTable(db)
         self.stats = StatsTable(db)
         self.triage = TriageTable(db)
+        self._claims: GuildClaims | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:
@@ -98,8 +100,19 @@ class Store:
             raise
         return cls(db)
 
+    @property
+    def claims(self) -> GuildClaims:
+        """The guilds this process may work on (:mod:`bot.store.claims`), made at first use."""
+        if self._claims is None:
+            self._claims = make_claims(self._db)
+        return self._claims
+
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            if self._claims is not None:
+                await self._claims.close()
+        finally:
+            await self._db.close()
 
     async def __aenter__(self) -> Self:
         return self
