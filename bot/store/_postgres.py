@@ -101,6 +101,25 @@ class PostgresDatabase(Database):
             )
             yield PostgresConnection(connection)
 
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A write transaction on the driver's own connection (bulk copies in
+        :mod:`bot.store.moving`), under the same write lock."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, WRITE_LOCK
+            )
+            yield connection
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A read-only transaction that sees one moment of the database (backups)."""
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield connection
+
     async def read_one(self, sql: str, params: Params = ()) -> Row | None:
         async with self._pool.acquire() as connection:
             return await PostgresConnection(connection).fetch_one(sql, params)
