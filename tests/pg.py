@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from glob import glob
@@ -200,6 +201,10 @@ class ThrowawayPostgres:
             check=False,
             capture_output=True,
         )
+        # pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while process_alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def process_alive(pid: int) -> bool:

@@ -52,7 +52,10 @@ def _translated(sql: str) -> tuple[str, tuple[str, ...], int]:
         text = _OR_IGNORE.sub("INSERT INTO", text, count=1)
         returning = _outside_literals(text, _RETURNING)
         clause = " ON CONFLICT DO NOTHING"
-        text = text[:returning] + clause + " " + text[returning:] if returning else text + clause
+        if returning:
+            text = text[:returning].rstrip() + clause + " " + text[returning:]
+        else:
+            text = text.rstrip() + clause
     return text, names, count
 
 
