@@ -31,9 +31,13 @@ log = logging.getLogger(__name__)
 
 POOL_SIZE: Final = 4
 CONNECT_TIMEOUT_S: Final = 10.0
+STATEMENT_TIMEOUT_S: Final = 60.0
+"""No statement waits longer (the write lock included): a hung server fails the step,
+which the loops log and try again, instead of blocking it for ever."""
 LOCK_NAMESPACE: Final = 0x5E11  # the first key of the bridge's two-key advisory locks
 WRITE_LOCK: Final = 1  # the second key: one write transaction at a time
 ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+"""What asyncpg raises when the database can't be used (OSError covers TimeoutError)."""
 
 
 def _rows_touched(status: str) -> int:
@@ -82,7 +86,11 @@ class PostgresDatabase(Database):
         :class:`DatabaseUnusable`, one line naming the URL (password masked)."""
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_S
+                url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=STATEMENT_TIMEOUT_S,
             )
         except (*ERRORS, TimeoutError, ValueError) as exc:
             raise DatabaseUnusable(
@@ -129,9 +137,13 @@ class PostgresDatabase(Database):
             return await PostgresConnection(connection).fetch_all(sql, params)
 
     async def schema_version(self, connection: Connection | None = None) -> int:
-        if connection is None:
-            async with self.transaction() as inside:
-                return await self.schema_version(inside)
+        if connection is None:  # a plain read: no lock, no table made
+            row = await self.read_one("SELECT to_regclass('schema_version') IS NOT NULL")
+            if row is None or not row[0]:
+                return 0
+            row = await self.read_one("SELECT coalesce(max(version), 0) FROM schema_version")
+            return int(row[0]) if row is not None else 0
+        # Inside a migration's transaction, under the write lock: made once, race-free.
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_version"
             " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"

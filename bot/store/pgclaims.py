@@ -57,6 +57,7 @@ class PgClaims(GuildClaims):
         self._heartbeat: asyncio.Task[None] | None = None
         self._held: set[int] = set()
         self._lock = asyncio.Lock()
+        self._unreachable = False
 
     def held(self) -> frozenset[int]:
         connection = self._connection
@@ -66,8 +67,21 @@ class PgClaims(GuildClaims):
         return frozenset(self._held)
 
     async def try_claim(self, guild_id: int) -> bool:
+        """As :meth:`GuildClaims.try_claim`; False too while the server can't be reached
+        (nothing may be worked on without a claim), with one warning per outage."""
         async with self._lock:
-            connection = await self._connected()
+            try:
+                connection = await self._connected()
+            except (*ERRORS, TimeoutError) as exc:
+                if not self._unreachable:
+                    log.warning(
+                        "guild claims: cannot reach %s (%s); no guild is claimed until it answers",
+                        masked_url(self._url),
+                        type(exc).__name__,
+                    )
+                self._unreachable = True
+                return False
+            self._unreachable = False
             if guild_id in self.held():
                 return True
             try:

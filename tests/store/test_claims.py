@@ -118,3 +118,18 @@ def test_a_guild_key_is_its_id_as_a_signed_64_bit_integer() -> None:
     assert lock_key(1 << 63) == -(1 << 63)
     keys = {lock_key(g) for g in (1, (1 << 63) - 1, 1 << 63, top, GUILD, OTHER)}
     assert len(keys) == 6
+
+
+async def test_no_guild_is_claimed_while_the_server_cannot_be_reached(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    claims = PgClaims("postgresql://bridge:pg-claims-SECRET@127.0.0.1:1/bridge")
+    try:
+        assert not await claims.try_claim(GUILD)
+        assert not await claims.try_claim(OTHER)
+        assert claims.held() == frozenset()
+    finally:
+        await claims.close()
+    warnings = [r.getMessage() for r in caplog.records if "guild claims" in r.getMessage()]
+    assert len(warnings) == 1  # once per outage, not once per guild
+    assert "pg-claims-SECRET" not in warnings[0]
