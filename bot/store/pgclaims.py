@@ -88,9 +88,9 @@ class PgClaims(GuildClaims):
                 got = await connection.fetchval(
                     "SELECT pg_try_advisory_lock($1)", lock_key(guild_id)
                 )
-            except ERRORS:
-                self._lose(connection)
-                raise
+            except (*ERRORS, TimeoutError):
+                self._lose(connection)  # the session may be gone: nothing is claimed on it
+                return False
             if got:
                 self._held.add(guild_id)
             return bool(got)
