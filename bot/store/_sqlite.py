@@ -36,6 +36,7 @@ import aiosqlite
 
 from bot.errors import DatabaseBusy, DatabaseUnusable
 from bot.store._db import MEMORY, Connection, Database, Params, Row
+from bot.store._schema import statements
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ class SqliteConnection(Connection):
 
     async def run_script(self, script: str) -> None:
         # One statement at a time: ``executescript`` would commit our transaction.
-        from bot.store._schema import statements  # noqa: PLC0415 (no import cycle)
-
         for statement in statements(script):
             await self._connection.execute(statement)
 
