@@ -13,6 +13,7 @@ import pytest
 from bot.store import Store
 from bot.store.claims import GuildClaims
 from bot.store.pgclaims import PgClaims, lock_key
+from tests.pg import ThrowawayPostgres
 
 GUILD = 1_234_567_890_123_456_789
 OTHER = 987_654_321_098_765_432
@@ -133,3 +134,52 @@ async def test_no_guild_is_claimed_while_the_server_cannot_be_reached(
     warnings = [r.getMessage() for r in caplog.records if "guild claims" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, not once per guild
     assert "pg-claims-SECRET" not in warnings[0]
+
+
+class FreezableProxy:
+    """A TCP proxy to the server that can go silent (a dead network: no FIN, no RST)."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self.frozen = False
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._port)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            if not self.frozen:
+                writer.write(data)
+                await writer.drain()
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_a_silently_dead_network_empties_held_within_the_heartbeat(
+    postgres_server: ThrowawayPostgres,
+) -> None:
+    proxy = FreezableProxy(postgres_server.port)
+    port = await proxy.start()
+    claims = PgClaims(f"postgresql://postgres@127.0.0.1:{port}/postgres", heartbeat_s=0.2)
+    try:
+        assert await claims.try_claim(GUILD)
+        await asyncio.sleep(0.5)  # heartbeats answered: still held
+        assert claims.held() == {GUILD}
+        proxy.frozen = True
+        took = await eventually_empty(claims, within=3.0)
+        assert took < 1.0  # one heartbeat period plus its timeout
+    finally:
+        await claims.close()
+        await proxy.close()
