@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck pytest e2e demo bench chaos clean
+.PHONY: run test lint fmt typecheck pytest e2e demo bench chaos clean postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,17 +29,30 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The tests start throwaway PostgreSQL servers (tests/pg.py): install PostgreSQL from
+# Debian's packages when initdb is missing (a no-op when it is there).
+POSTGRES_BIN := $(firstword $(shell command -v initdb) $(wildcard /usr/lib/postgresql/*/bin/initdb))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+postgres:
+ifeq ($(POSTGRES_BIN),)
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+else
+	@true
+endif
+
 # The suite mostly waits (on the bot process, timers, loopback): 6 workers on 2 cores,
 # each taking the next test when free (worksteal: a few e2e tests run 10 s and more).
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: else every worker and
 # every `python -m bot` the tests start compiles (and pytest assert-rewrites) from source.
 pytest: export PYTHONDONTWRITEBYTECODE :=
-pytest: $(STAMP)
+pytest: $(STAMP) postgres
 	$(BIN)/python -m pytest -q -n 6 --dist worksteal
 
 test: lint typecheck pytest
 
-e2e: $(STAMP)
+e2e: $(STAMP) postgres
 	$(BIN)/python -m pytest -q tests/e2e
 
 demo: $(STAMP)

@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", help="a file, or a folder to put a dated copy in")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     sub.add_parser("invite-url", help="print the link that adds the bot to a server")
+    move = sub.add_parser(
+        "migrate-to",
+        help="copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL database",
+    )
+    move.add_argument(
+        "url",
+        nargs="?",
+        help="the postgresql:// URL (default: DATABASE_URL; from the environment, it "
+        "stays out of the process list)",
+    )
     return parser
 
 
@@ -76,6 +86,8 @@ def _ops(
         return EXIT_CONFIG
     if command == "backup":
         return ops.run_backup(settings, args.path, force=args.force)
+    if command == "migrate-to":
+        return ops.run_migrate_to(settings, args.url)
     if command == "invite-url":
         return asyncio.run(ops.run_invite_url(settings))
     raise AssertionError(f"unhandled command {command!r}")  # argparse rejects unknown ones

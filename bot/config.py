@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -19,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.store import is_postgres_url, masked_url
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -35,6 +37,8 @@ _EXPECTS: dict[str, str] = {
     "tickets_channel_id": "a Discord channel id (a positive whole number)",
     "staff_role_ids": "comma-separated Discord role ids, e.g. 123,456",
     "database_path": "a file path such as ./data/bridge.sqlite3",
+    "database_url": "a PostgreSQL URL such as postgresql://bridge:PASSWORD@db.example.com/bridge"
+    " (postgresql:// or postgres://), or blank for SQLite",
     "poll_interval_seconds": "a number of seconds, at least 1 (fractions allowed)",
     "relay_retry_seconds": "a number of seconds from 0.1 to 600 (fractions allowed)",
     "secret_key": "a random string of at least 32 characters (e.g. `openssl rand -base64 32`)",
@@ -82,6 +86,9 @@ class Settings(BaseSettings):
     tickets_channel_id: Annotated[int | None, Field(gt=0)] = None
     staff_role_ids: Annotated[tuple[int, ...], NoDecode] = ()
     database_path: Path = Path("./data/bridge.sqlite3")
+    # PostgreSQL instead of the SQLite file (several processes share it); a secret: the
+    # URL holds the database password.
+    database_url: SecretStr | None = None
     poll_interval_seconds: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 30.0
     relay_retry_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 5.0
     secret_key: Annotated[SecretStr | None, Field(min_length=32)] = None
@@ -114,6 +121,7 @@ class Settings(BaseSettings):
         "health_port",
         "public_url",
         "sellapp_webhook_secret",
+        "database_url",
         mode="before",
     )
     @classmethod
@@ -130,6 +138,42 @@ class Settings(BaseSettings):
         if value.query or value.fragment or value.username or value.password:
             raise ValueError("must be a plain base URL")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        if not is_postgres_url(url):
+            raise ValueError("must start with postgresql:// or postgres://")
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # a port that is not a number raises here
+        except ValueError:
+            raise ValueError("not a readable URL") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("names no server")
+        return SecretStr(url)
+
+    @property
+    def database_target(self) -> Path | str:
+        """What the store opens: the PostgreSQL URL when ``DATABASE_URL`` is set (it wins
+        over ``DATABASE_PATH``), else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.database_path
+
+    @property
+    def database_shown(self) -> str:
+        """The database in words safe for logs and replies (a URL's password masked)."""
+        if self.database_url is not None:
+            return masked_url(self.database_url.get_secret_value())
+        return str(self.database_path)
+
+    @property
+    def database_kind(self) -> str:
+        return "PostgreSQL" if self.database_url is not None else "SQLite"
 
     @property
     def push_enabled(self) -> bool:

@@ -9,10 +9,13 @@ of :func:`bot.explain.explain`.
     ├── ConfigError                  a setting is missing or malformed (bot.config at start;
     │   │                            bot.links.sealing for SECRET_KEY; bot.store for a newer schema)
     │   └── DatabaseUnusable         DATABASE_PATH can't be created, opened or written
-    │                                (bot.store._db at open)
+    │                                (bot.store._sqlite, _postgres at open)
     ├── DatabaseBusy                 another process held the database too long at open
     ├── BackupFailed                 `sellapp-bridge backup` made no checked copy
     │                                (bot.store.backup)
+    ├── MoveFailed                   `sellapp-bridge migrate-to` copied nothing: the target
+    │                                holds bridge data, or a count did not match
+    │                                (bot.store.moving)
     ├── SealError                    a stored key can't be sealed/opened, e.g. SECRET_KEY
     │                                changed (bot.links.sealing; bot.links reports it as the
     │                                link's problem)
@@ -67,6 +70,10 @@ class DatabaseBusy(BridgeError):
 
 class BackupFailed(BridgeError):
     """``sellapp-bridge backup`` could not make a checked copy; the message says why."""
+
+
+class MoveFailed(BridgeError):
+    """``sellapp-bridge migrate-to`` left the target as it was; the message says why."""
 
 
 class SealError(BridgeError):

@@ -53,7 +53,7 @@ def run_bot(settings: Settings) -> int:
         # Printed after everything is closed, so it is the last line the user sees.
         print(f"sellapp-bridge: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except ConfigError as exc:  # e.g. DATABASE_PATH can't be used (bot.store.Store.open)
+    except ConfigError as exc:  # e.g. DATABASE_PATH/URL can't be used (bot.store.Store.open)
         print(f"sellapp-bridge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except DatabaseBusy as exc:  # another process holds it: worth a restart, not a setting
@@ -68,7 +68,10 @@ class CannotRun(Exception):
 async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
     assert settings.discord_token is not None  # checked by __main__
     point_discord_at(settings)
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
+    # Once, which backend (a URL's password masked); after the open, so a database that
+    # can't be used still ends the run with its one line.
+    log.info("database: %s %s", settings.database_kind, settings.database_shown)
     try:
         async with open_services(
             settings, store, secrets, observe=metrics.observe_sellapp

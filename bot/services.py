@@ -18,7 +18,7 @@ from bot.links.sealing import Sealer
 from bot.ops.logs import SecretRegistry, secret_values
 from bot.push.hub import PushHub
 from bot.sellapp.client import Observe, make_http_client
-from bot.store import Store
+from bot.store import Store, url_secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ def secret_registry(settings: Settings) -> SecretRegistry:
             ]
         )
     )
+    if settings.database_url is not None:
+        secrets.add(*url_secrets(settings.database_url.get_secret_value()))
     return secrets
 
 

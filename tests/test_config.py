@@ -90,6 +90,9 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("NOTE_PREFIX", "", "1 to 10 characters"),
         ("DISCORD_GATEWAY_URL", "http://x", "ws(s) URL"),
         ("DISCORD_API_BASE_URL", "ftp://x", "http(s) URL"),
+        ("DATABASE_URL", "mysql://bridge:pw@db/bridge", "postgresql://"),
+        ("DATABASE_URL", "postgresql://bridge:pw@db:notaport/bridge", "PostgreSQL URL"),
+        ("DATABASE_URL", "./data/bridge.sqlite3", "or blank for SQLite"),
     ],
 )
 def test_bad_value_is_one_line_naming_it(
@@ -122,6 +125,39 @@ def test_bad_secret_is_not_echoed_in_error(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigError) as info:
         load_settings(None)
     assert "short-secret" not in str(info.value)
+
+
+def test_database_url_wins_over_the_path_and_never_shows_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "postgresql://bridge:pg-password-that-must-not-print@db.example.com:5432/bridge"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_PATH", "/srv/bridge.sqlite3")
+    settings = load_settings(None)
+    assert settings.database_target == url
+    assert settings.database_kind == "PostgreSQL"
+    assert settings.database_shown == "postgresql://bridge:***@db.example.com:5432/bridge"
+    for text in (str(settings), repr(settings), settings.model_dump_json()):
+        assert "pg-password-that-must-not-print" not in text
+
+
+def test_postgres_scheme_is_accepted_and_blank_means_sqlite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://db.example.com/bridge")
+    assert load_settings(None).database_shown == "postgres://db.example.com/bridge"
+    monkeypatch.setenv("DATABASE_URL", "  ")
+    settings = load_settings(None)
+    assert settings.database_url is None
+    assert settings.database_target == Path("data/bridge.sqlite3")
+    assert settings.database_kind == "SQLite"
+
+
+def test_a_bad_database_url_is_not_echoed_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://bridge:hunter2-secret@db/bridge")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert "hunter2-secret" not in str(info.value)
 
 
 def test_env_example_lists_every_setting_with_a_comment() -> None:

@@ -51,7 +51,9 @@ def test_only_the_discord_edges_import_discord() -> None:
 
 def test_only_the_store_speaks_sql_and_only_the_client_speaks_http() -> None:
     sql = [
-        n for n, i in _modules() if {"sqlite3", "aiosqlite"} & i and not n.startswith("bot/store/")
+        n
+        for n, i in _modules()
+        if {"sqlite3", "aiosqlite", "asyncpg"} & i and not n.startswith("bot/store/")
     ]
     assert sql == []
     http = [

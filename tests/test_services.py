@@ -16,6 +16,7 @@ def test_every_secret_setting_is_scrubbed_from_log_text() -> None:
         "sellapp_api_key": "sellapp-key-SECRET-1",
         "secret_key": "s" * 40,
         "sellapp_webhook_secret": "whsec-SECRET-signing",
+        "database_url": "postgresql://bridge:pg-SECRET-password@db.example.com/bridge",
     }
     settings = Settings.model_validate({name: SecretStr(v) for name, v in values.items()})
     registry = secret_registry(settings)
@@ -23,6 +24,8 @@ def test_every_secret_setting_is_scrubbed_from_log_text() -> None:
     scrubbed = registry.scrub(line)
     for value in values.values():
         assert value not in scrubbed
+    # The password alone too (a driver's error may quote it without the URL).
+    assert "pg-SECRET-password" not in registry.scrub("password pg-SECRET-password refused")
     # Every SecretStr field of Settings is one of them: a new secret setting must be added.
     secret_fields = {
         name

@@ -22,15 +22,16 @@ from urllib.parse import urlencode
 import discord
 
 from bot.config import Settings
-from bot.errors import BackupFailed, BridgeError, ConfigError, DatabaseBusy
+from bot.errors import BackupFailed, BridgeError, ConfigError, DatabaseBusy, MoveFailed
 from bot.explain import explain
 from bot.links import LinkConfig, Links
 from bot.ops.logs import setup_logging
 from bot.permissions import missing_permissions, required_permissions
 from bot.runner import point_discord_at
 from bot.services import open_services, secret_registry
-from bot.store import Store
-from bot.store.backup import backup_database
+from bot.store import Store, is_postgres_url, url_secrets
+from bot.store.backup import backup_database, backup_postgres
+from bot.store.moving import move_to_postgres
 
 __all__ = [
     "INVITE_SCOPES",
@@ -160,13 +161,13 @@ async def run_check(
         return EXIT_CONFIG
     say(True, "settings")
     try:
-        store = await Store.open(settings.database_path)
+        store = await Store.open(settings.database_target)
     except (ConfigError, DatabaseBusy) as exc:
-        say(False, f"database {settings.database_path}", str(exc))
+        say(False, f"database {settings.database_shown}", str(exc))
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
     try:
         version = await store.schema_version()
-        say(True, f"database {settings.database_path}", f"schema version {version}")
+        say(True, f"database {settings.database_shown}", f"schema version {version}")
         async with open_services(settings, store, secrets) as services:
             await _check_discord_and_links(settings, services.links, say)
     finally:
@@ -269,6 +270,9 @@ def _default_name() -> str:
 
 
 def run_backup(settings: Settings, path: str, *, force: bool = False) -> int:
+    """A consistent copy of the live database as one SQLite file: of the SQLite file, or,
+    with ``DATABASE_URL``, of the PostgreSQL store (one snapshot; see
+    :func:`bot.store.backup.backup_postgres`)."""
     source = settings.database_path
     target = Path(path)
     if target.is_dir():
@@ -276,13 +280,56 @@ def run_backup(settings: Settings, path: str, *, force: bool = False) -> int:
     if target.exists() and not force:
         print(f"sellapp-bridge: {target} exists; pass --force to replace it.", file=sys.stderr)
         return EXIT_FAILED
-    if target.resolve() == source.resolve():
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    if url is None and target.resolve() == source.resolve():
         print("sellapp-bridge: the backup can't replace the database itself.", file=sys.stderr)
         return EXIT_FAILED
     try:
-        version = backup_database(source, target)
-    except BackupFailed as exc:
-        print(f"sellapp-bridge: backup failed: {exc}", file=sys.stderr)
+        if url is not None:
+            version = asyncio.run(backup_postgres(url, target))
+        else:
+            version = backup_database(source, target)
+    except (BackupFailed, ConfigError) as exc:
+        print(f"sellapp-bridge: backup failed: {_scrubbed(settings, exc)}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"backed up {source} to {target} (schema version {version})")
+    print(f"backed up {settings.database_shown} to {target} (schema version {version})")
+    return EXIT_OK
+
+
+def _scrubbed(settings: Settings, exc: BaseException) -> str:
+    return secret_registry(settings).scrub(str(exc))
+
+
+# --- migrate-to ---------------------------------------------------------------------------
+
+
+def run_migrate_to(settings: Settings, url: str | None, out: TextIO | None = None) -> int:
+    """``sellapp-bridge migrate-to [DATABASE_URL]``: copy the SQLite store (DATABASE_PATH)
+    into an empty PostgreSQL database (the URL given, else DATABASE_URL), check every
+    table's row count and print a summary. The password is never printed."""
+    out = out or sys.stdout
+    target = url or (settings.database_url.get_secret_value() if settings.database_url else None)
+    if target is None or not is_postgres_url(target):
+        print(
+            "sellapp-bridge: migrate-to needs a postgresql:// URL (as its argument or in "
+            "DATABASE_URL)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    secrets = secret_registry(settings)
+    secrets.add(*url_secrets(target))
+    try:
+        summary = asyncio.run(move_to_postgres(settings.database_path, target))
+    except (MoveFailed, ConfigError) as exc:
+        print(f"sellapp-bridge: migrate-to: {secrets.scrub(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
+    total = sum(summary.rows.values())
+    print(
+        f"copied {summary.source} to {summary.target} (schema version"
+        f" {summary.schema_version}): {total} rows in {len(summary.rows)} tables",
+        file=out,
+    )
+    for table, count in summary.rows.items():
+        print(f"  {table:<16} {count:>8}", file=out)
+    print("every table's row count matches: set DATABASE_URL and start the bridge", file=out)
     return EXIT_OK

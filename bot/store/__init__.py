@@ -1,8 +1,9 @@
-"""The bridge's SQLite store: the only package with SQL.
+"""The bridge's store (SQLite or PostgreSQL): the only package with SQL.
 
 :class:`Store` is the one object the rest of the bridge holds. It owns one shared
-connection (:mod:`bot.store._db`: its lock, transactions and pragmas) and hands it to one
-class a concern, each the only writer of its tables:
+database (:mod:`bot.store._db`: its transactions; the SQLite kind in
+:mod:`bot.store._sqlite`, the PostgreSQL kind in :mod:`bot.store._postgres`) and hands it
+to one class a concern, each the only writer of its tables:
 
 - ``store.links`` (:mod:`bot.store.links`): ``guild_links``.
 - ``store.tickets`` (:mod:`bot.store.tickets`): ``tickets``.
@@ -33,8 +34,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bot.store._db import MEMORY, Database
+from bot.store._db import (
+    MEMORY,
+    Backend,
+    Database,
+    is_postgres_url,
+    masked_url,
+    open_database,
+    url_secrets,
+)
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
+from bot.store.claims import GuildClaims, make_claims
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
 from bot.store.orders import OrderTable
@@ -47,7 +57,17 @@ from bot.store.stats import StatsTable
 from bot.store.tickets import TicketTable
 from bot.store.triage import TriageTable
 
-__all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
+__all__ = [
+    "MEMORY",
+    "UNSET",
+    "Backend",
+    "Migration",
+    "Store",
+    "is_postgres_url",
+    "load_migrations",
+    "masked_url",
+    "url_secrets",
+]
 
 
 class Store:
@@ -66,11 +86,13 @@ class Store:
         self.replytools = ReplyToolsTable(db)
         self.stats = StatsTable(db)
         self.triage = TriageTable(db)
+        self._claims: GuildClaims | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:
-        """Open (creating folder and file if needed) and bring the schema up to date."""
-        db = await Database.connect(path)
+        """Open and bring the schema up to date. ``path``: an SQLite file (its folder and
+        the file are created if needed) or a ``postgresql://`` URL (a string)."""
+        db = await open_database(path)
         try:
             await migrate(db)
         except BaseException:
@@ -78,8 +100,19 @@ class Store:
             raise
         return cls(db)
 
+    @property
+    def claims(self) -> GuildClaims:
+        """The guilds this process may work on (:mod:`bot.store.claims`), made at first use."""
+        if self._claims is None:
+            self._claims = make_claims(self._db)
+        return self._claims
+
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            if self._claims is not None:
+                await self._claims.close()
+        finally:
+            await self._db.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -94,7 +127,12 @@ class Store:
 
     @property
     def path(self) -> str:
+        """The SQLite file, or the PostgreSQL URL with its password masked."""
         return self._db.path
+
+    @property
+    def backend(self) -> Backend:
+        return self._db.backend
 
     async def schema_version(self) -> int:
         return await schema_version(self._db)

@@ -1,144 +1,158 @@
-"""The one connection every table shares, its lock and its transactions.
+"""The database every table shares, whatever the backend: its transactions and reads.
 
-One aiosqlite connection per :class:`Database`, shared by every guild in the process.
-Every operation takes the database's :class:`asyncio.Lock`: writes so that one
-``BEGIN IMMEDIATE ... COMMIT`` never interleaves with another on the shared
-connection, reads so that they never see another coroutine's uncommitted half.
-Other processes on the same file are kept apart by SQLite's own locking
-(``BEGIN IMMEDIATE`` + ``busy_timeout``).
+Two kinds behind one interface, picked at open by :func:`open_database`:
 
-Connection settings:
+- :mod:`bot.store._sqlite`: one SQLite file (``DATABASE_PATH``, the default);
+- :mod:`bot.store._postgres`: a PostgreSQL database (``DATABASE_URL``), shared by
+  every process of a sharded bridge.
 
-- ``journal_mode=WAL``: readers never block the writer, and a crash mid-write leaves
-  the database at the last commit.
-- ``synchronous=FULL`` (not ``NORMAL``): with WAL, ``NORMAL`` survives a crash of the
-  *process* but may lose the last commits on power loss or an OS crash. Those commits
-  are exactly the intents that guard side effects (``outbox.mark_sending`` before a POST
-  to SellApp, ``messages.record_post_intent`` before a Discord post); losing one after
-  the side effect happened would resend a reply. The bridge writes a few rows a second
-  at most, so the extra fsync per commit costs nothing noticeable.
-- ``foreign_keys=ON``, ``busy_timeout=5000`` ms.
+Tables write SQLite-dialect SQL with ``?`` or ``:name`` parameters, portable where it
+can be written portably (``CAST(:x AS BIGINT)`` rather than an untyped parameter); the
+PostgreSQL kind translates the rest (:mod:`bot.store._dialect`). Inside a transaction a
+table calls :func:`one`, :func:`every`, :func:`changed` or ``connection.execute`` on the
+:class:`Connection` the transaction yields.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import os
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Final
-
-import aiosqlite
-
-from bot.errors import DatabaseBusy, DatabaseUnusable
-
-log = logging.getLogger(__name__)
+from typing import Any, Final, Literal, Protocol
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MEMORY: Final = ":memory:"
-BUSY_TIMEOUT_MS: Final = 5000
 Params = Sequence[Any] | Mapping[str, Any]
+Backend = Literal["sqlite", "postgres"]
+_POSTGRES_URL: Final = re.compile(r"postgres(ql)?://", re.IGNORECASE)
 
 
-class Database:
-    """The shared connection. Tables read and write only through it."""
+class Row(Protocol):
+    """A result row: ``sqlite3.Row`` or ``asyncpg.Record``, by column name or position."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
-        self._connection = connection
-        self.path = path
-        self._lock = asyncio.Lock()
+    def __getitem__(self, key: Any, /) -> Any: ...
 
-    @classmethod
-    async def connect(cls, path: Path | str) -> Database:
-        """Open (creating the folder and file if needed) with the settings above.
+    def __iter__(self) -> Iterator[Any]: ...
 
-        A path that can't be used raises :class:`DatabaseUnusable`, one line naming the
-        path and what is wrong (not a raw ``OSError`` / ``sqlite3`` traceback)."""
-        target = str(path)
-        if target != MEMORY:
-            _prepare_folder(target)
-        try:
-            return await cls._connect(target)
-        except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, sqlite3.Error) and _busy(exc):  # not a setting to fix
-                raise DatabaseBusy(f"the database {target} is busy: {exc}") from None
-            raise DatabaseUnusable(
-                f"cannot open the database {target}: {_sqlite_words(exc, target)}"
-            ) from None
-
-    @classmethod
-    async def _connect(cls, target: str) -> Database:
-        connection = await aiosqlite.connect(
-            target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-        )
-        try:
-            connection.row_factory = sqlite3.Row
-            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-            await _enable_wal(connection)
-            await connection.execute("PRAGMA synchronous = FULL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-        except BaseException:
-            await connection.close()
-            raise
-        return cls(connection, target)
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._connection.close()
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: commit on success, roll back on any exception.
-
-        Cancellation-safe: aiosqlite runs queued statements on its own thread in order,
-        even for a task that was cancelled while waiting. So BEGIN sits inside the
-        ``try``, and on any exception (cancellation included) a ROLLBACK is always
-        queued behind it; "no transaction is active" (the BEGIN failed, or a cancelled
-        COMMIT went through) is expected and ignored. Without this, a poll loop cancelled
-        during BEGIN left the shared connection inside a transaction and every later
-        write failed."""
-        async with self._lock:
-            try:
-                await self._connection.execute("BEGIN IMMEDIATE")
-                yield self._connection
-                await self._connection.execute("COMMIT")
-            except BaseException:
-                try:
-                    await self._connection.execute("ROLLBACK")
-                except sqlite3.OperationalError as exc:
-                    if "no transaction is active" not in str(exc):
-                        log.exception("rollback failed")
-                raise
-
-    async def read_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._lock:
-            return await one(self._connection, sql, params)
-
-    async def read_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            return await every(self._connection, sql, params)
+    def __len__(self) -> int: ...
 
 
-async def one(db: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
-    async with db.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+class Connection(ABC):
+    """The connection a transaction yields: statements run inside that transaction."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> None: ...
+
+    @abstractmethod
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def changed(self, sql: str, params: Params = ()) -> int:
+        """Run a write; the number of rows it touched."""
+
+    @abstractmethod
+    async def run_script(self, script: str) -> None:
+        """Run a migration file's statements, inside the transaction."""
 
 
-async def every(db: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-    async with db.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
+class Database(ABC):
+    """The shared database. Tables read and write only through it."""
+
+    backend: Backend
+    path: str
+    """Where it is, safe to show: the file path, or the URL with its password masked."""
+    errors: tuple[type[BaseException], ...]
+    """What the driver raises when the database can't be read or written."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """One write transaction: commit on success, roll back on any exception
+        (cancellation included). Write transactions never interleave: one at a time
+        per database, across processes too."""
+
+    @abstractmethod
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def read_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def schema_version(self, connection: Connection | None = None) -> int:
+        """The number of the last migration applied (0: none); read on ``connection``
+        (inside a transaction) when given."""
+
+    @abstractmethod
+    async def set_schema_version(self, connection: Connection, version: int) -> None: ...
 
 
-async def changed(db: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
-    async with db.execute(sql, params) as cursor:
-        return cursor.rowcount
+def is_postgres_url(target: str | Path) -> bool:
+    return isinstance(target, str) and bool(_POSTGRES_URL.match(target))
 
 
-def require(row: sqlite3.Row | None, what: str) -> sqlite3.Row:
+def masked_url(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: safe for logs and errors."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+        netloc = f"{parts.username or ''}:***@{host}{port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "the PostgreSQL URL (unreadable, not shown)"
+
+
+def url_password(url: str) -> str | None:
+    """The password in ``url`` (as written, percent-escapes kept), if any."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def url_secrets(url: str) -> list[str]:
+    """What of ``url`` must never be shown: the URL itself and its password, as written
+    and unescaped."""
+    password = url_password(url)
+    return [url, *([password, unquote(password)] if password else [])]
+
+
+async def open_database(target: Path | str) -> Database:
+    """A PostgreSQL URL opens PostgreSQL; anything else is an SQLite path."""
+    if is_postgres_url(target):
+        from bot.store._postgres import PostgresDatabase  # noqa: PLC0415 (asyncpg: only if used)
+
+        return await PostgresDatabase.connect(str(target))
+    from bot.store._sqlite import SqliteDatabase  # noqa: PLC0415
+
+    return await SqliteDatabase.connect(target)
+
+
+async def one(db: Connection, sql: str, params: Params = ()) -> Row | None:
+    return await db.fetch_one(sql, params)
+
+
+async def every(db: Connection, sql: str, params: Params = ()) -> list[Row]:
+    return await db.fetch_all(sql, params)
+
+
+async def changed(db: Connection, sql: str, params: Params = ()) -> int:
+    return await db.changed(sql, params)
+
+
+def require(row: Row | None, what: str) -> Row:
     if row is None:
         raise LookupError(f"no such {what}")
     return row
@@ -149,55 +163,21 @@ def ids(text: str) -> tuple[int, ...]:
     return tuple(int(i) for i in json.loads(text))
 
 
-async def _enable_wal(db: aiosqlite.Connection) -> None:
-    """Switch to WAL. SQLite doesn't call the busy handler for this switch, so retry here:
-    another process may be switching the same fresh file at this very moment."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as exc:
-            busy = exc.sqlite_errorcode in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-            if not busy or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.01)
-        else:
-            return
-
-
-def _prepare_folder(target: str) -> None:
-    """Create the database's folder if needed (once, at open: blocking is fine)."""
-    folder = Path(target).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatabaseUnusable(
-            f"cannot create the database folder {folder}: {_os_words(exc)}"
-        ) from None
-    if Path(target).is_dir():
-        raise DatabaseUnusable(f"cannot open the database {target}: it is a folder")
-
-
-def _busy(exc: sqlite3.Error) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-
-
-def _os_words(exc: OSError) -> str:
-    """``Read-only file system`` -> ``read-only file system``: the cause, in a sentence."""
-    words = exc.strerror or type(exc).__name__
-    return words[:1].lower() + words[1:]
-
-
-def _sqlite_words(exc: sqlite3.Error | OSError, target: str) -> str:
-    """Why SQLite could not open or write ``target``, in plain words."""
-    if isinstance(exc, OSError):
-        return _os_words(exc)
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_NOTADB:
-        return "the file is not an SQLite database"
-    if code == sqlite3.SQLITE_READONLY:
-        return "it is read-only"
-    folder = Path(target).parent
-    if code == sqlite3.SQLITE_CANTOPEN and not os.access(folder, os.W_OK | os.X_OK):
-        return f"the folder {folder} can't be written"
-    return str(exc) or type(exc).__name__
+__all__ = [
+    "MEMORY",
+    "Backend",
+    "Connection",
+    "Database",
+    "Params",
+    "Row",
+    "changed",
+    "every",
+    "ids",
+    "is_postgres_url",
+    "masked_url",
+    "one",
+    "open_database",
+    "require",
+    "url_password",
+    "url_secrets",
+]

@@ -15,6 +15,10 @@ Each backend has its own kind (the store picks it at open):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.store._db import Database
 
 
 class GuildClaims(ABC):
@@ -37,3 +41,15 @@ class GuildClaims(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release every claim (at shutdown)."""
+
+
+def make_claims(db: Database) -> GuildClaims:
+    """The claims kind for ``db``'s backend (PostgreSQL: :class:`bot.store.pgclaims.PgClaims`
+    on a connection of its own)."""
+    if db.backend == "postgres":
+        from bot.store._postgres import PostgresDatabase  # noqa: PLC0415 (asyncpg: only if used)
+        from bot.store.pgclaims import PgClaims  # noqa: PLC0415
+
+        assert isinstance(db, PostgresDatabase)
+        return PgClaims(db.url)
+    raise NotImplementedError("guild claims on SQLite: FileClaims (branch shards)")

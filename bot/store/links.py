@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from enum import Enum
 from typing import Final
 
-from bot.store._db import Database, changed, ids, one, require
+from bot.store._db import Database, Row, changed, ids, one, require
 from bot.store.records import GuildLink
 from bot.store.tickets import forget_guild_tickets
 
@@ -21,7 +20,7 @@ UNSET: Final = _Unset.UNSET
 """Default of :meth:`LinkTable.upsert`'s fields: leave this column as it is."""
 
 
-def _link(row: sqlite3.Row) -> GuildLink:
+def _link(row: Row) -> GuildLink:
     return GuildLink(
         guild_id=row["guild_id"],
         store_slug=row["store_slug"],

@@ -8,23 +8,20 @@ never echoed back into the thread as store messages.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 
-import aiosqlite
-
-from bot.store._db import Database, changed, ids, one, require
+from bot.store._db import Connection, Database, Row, changed, ids, one, require
 from bot.store.records import MessageRecord
 
 
-def _message(row: sqlite3.Row) -> MessageRecord:
+def _message(row: Row) -> MessageRecord:
     fields = {name: row[name] for name in MessageRecord.__dataclass_fields__}
     fields["discord_message_ids"] = ids(row["discord_message_ids"])
     return MessageRecord(**fields)
 
 
 async def insert_outbound(
-    db: aiosqlite.Connection,
+    db: Connection,
     *,
     guild_id: int,
     ticket_id: int,

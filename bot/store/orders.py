@@ -11,12 +11,11 @@ found ``sending`` at start is sent again with the same key and body, never a new
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.store._db import Database, changed, one
+from bot.store._db import Database, Row, changed, one
 
 ActionKind = Literal["resend", "replace", "refund"]
 ActionState = Literal["proposed", "sending", "done", "refused", "cancelled"]
@@ -84,11 +83,11 @@ class AlreadyInFlight(Exception):
         self.action = action
 
 
-def _action(row: sqlite3.Row) -> OrderAction:
+def _action(row: Row) -> OrderAction:
     return OrderAction(**{name: row[name] for name in OrderAction.__dataclass_fields__})
 
 
-def _card(row: sqlite3.Row) -> OrderCard:
+def _card(row: Row) -> OrderCard:
     return OrderCard(**{name: row[name] for name in OrderCard.__dataclass_fields__})
 
 
@@ -178,7 +177,8 @@ class OrderTable:
             "SELECT c.* FROM order_cards AS c JOIN tickets AS t"
             " ON t.guild_id = c.guild_id AND t.ticket_id = c.ticket_id"
             " WHERE upper(t.status) != 'CLOSED' AND c.message_id IS NOT NULL"
-            " AND c.updated_at <= CASE WHEN c.last_status IS NULL THEN ? ELSE ? END"
+            " AND c.updated_at <= CASE WHEN c.last_status IS NULL"
+            " THEN CAST(? AS DOUBLE PRECISION) ELSE CAST(? AS DOUBLE PRECISION) END"
             " ORDER BY c.updated_at LIMIT ?",
             (now - unreadable_after, now - readable_after, limit),
         )

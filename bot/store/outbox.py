@@ -7,11 +7,10 @@ never deliverable while an older one is still open (see :data:`OPEN_OUTBOX_STATE
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Final, Literal
 
-from bot.store._db import Database, changed, every, one
+from bot.store._db import Database, Row, changed, every, one
 from bot.store.messages import insert_outbound
 from bot.store.records import OPEN_OUTBOX_STATES, OUTBOX_STATES, OutboxEntry, OutboxState
 from bot.store.state import mark_seen
@@ -20,7 +19,7 @@ from bot.store.state import mark_seen
 _OPEN: Final = "(" + ", ".join(f"'{state}'" for state in OPEN_OUTBOX_STATES) + ")"
 
 
-def _outbox(row: sqlite3.Row) -> OutboxEntry:
+def _outbox(row: Row) -> OutboxEntry:
     fields = {name: row[name] for name in OutboxEntry.__dataclass_fields__}
     fields["waiting_shown"] = bool(fields["waiting_shown"])
     fields["look_first"] = bool(fields["look_first"])
@@ -142,7 +141,8 @@ class OutboxTable:
         """
         rows = await self._db.read_all(
             "SELECT * FROM outbox AS o WHERE o.state IN ('queued', 'waiting')"  # noqa: S608
-            " AND o.next_attempt_at <= :now AND (:guild IS NULL OR o.guild_id = :guild)"
+            " AND o.next_attempt_at <= :now"
+            " AND (CAST(:guild AS BIGINT) IS NULL OR o.guild_id = :guild)"
             " AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.guild_id = o.guild_id"
             "  AND p.ticket_id = o.ticket_id AND p.id < o.id"
             f"  AND p.state IN {_OPEN})"
@@ -163,7 +163,8 @@ class OutboxTable:
 
     async def in_state(self, state: OutboxState, guild_id: int | None = None) -> list[OutboxEntry]:
         rows = await self._db.read_all(
-            "SELECT * FROM outbox WHERE state = ? AND (? IS NULL OR guild_id = ?) ORDER BY id",
+            "SELECT * FROM outbox WHERE state = ?"
+            " AND (CAST(? AS BIGINT) IS NULL OR guild_id = ?) ORDER BY id",
             (state, guild_id, guild_id),
         )
         return [_outbox(r) for r in rows]

@@ -6,14 +6,13 @@ counted by a metric, and a failing step backs off (see :mod:`bot.inbound.problem
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
-from bot.store._db import Database
+from bot.store._db import Database, Row
 from bot.store.records import TicketProblem
 
 
-def _problem(row: sqlite3.Row) -> TicketProblem:
+def _problem(row: Row) -> TicketProblem:
     return TicketProblem(**{name: row[name] for name in TicketProblem.__dataclass_fields__})
 
 

@@ -5,13 +5,11 @@ The token is the unguessable part of the guild's webhook URL: never log it.
 
 from __future__ import annotations
 
-import sqlite3
-
-from bot.store._db import Database, changed, one, require
+from bot.store._db import Database, Row, changed, one, require
 from bot.store.records import PushChannel
 
 
-def _push_channel(row: sqlite3.Row) -> PushChannel:
+def _push_channel(row: Row) -> PushChannel:
     return PushChannel(**{name: row[name] for name in PushChannel.__dataclass_fields__})
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from bot.store._db import Database, changed, one
+from bot.store._db import Database, Row, changed, one
 from bot.store.records import Snippet
 
 
-def _snippet(row: sqlite3.Row) -> Snippet:
+def _snippet(row: Row) -> Snippet:
     return Snippet(**{name: row[name] for name in Snippet.__dataclass_fields__})
 
 

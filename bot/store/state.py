@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 
-import aiosqlite
-
-from bot.store._db import Database, Params, one, require
+from bot.store._db import Connection, Database, Params, Row, one, require
 from bot.store.records import PollState
 
 log = logging.getLogger(__name__)
@@ -18,17 +15,17 @@ def first_link_key(guild_id: int) -> str:
     return f"inbound.first_link.{guild_id}"
 
 
-def _poll_state(row: sqlite3.Row) -> PollState:
+def _poll_state(row: Row) -> PollState:
     return PollState(**{name: row[name] for name in PollState.__dataclass_fields__})
 
 
-async def mark_seen(db: aiosqlite.Connection, thread_id: int, message_id: int) -> int:
+async def mark_seen(db: Connection, thread_id: int, message_id: int) -> int:
     """Inside a transaction: move a thread's mark forward (never back); the mark as stored."""
     row = await one(
         db,
         "INSERT INTO thread_progress (thread_id, last_message_id) VALUES (?, ?)"
         " ON CONFLICT (thread_id) DO UPDATE SET"
-        " last_message_id = max(last_message_id, excluded.last_message_id)"
+        " last_message_id = max(thread_progress.last_message_id, excluded.last_message_id)"
         " RETURNING last_message_id",
         (thread_id, message_id),
     )
@@ -112,7 +109,7 @@ class StateTable:
         """For the health check: commit a heartbeat row. False if the database can't be written."""
         try:
             await self.set_meta("heartbeat", repr(time.time() if now is None else now))
-        except sqlite3.Error as exc:
+        except self._db.errors as exc:
             log.warning("database is not writable: %s", exc)
             return False
         return True

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-import aiosqlite
-
-from bot.store._db import Database, changed, one, require
+from bot.store._db import Connection, Database, Row, changed, one, require
 from bot.store.records import Ticket, TicketCounts
 from bot.store.state import first_link_key
 
 
-def _ticket(row: sqlite3.Row) -> Ticket:
+def _ticket(row: Row) -> Ticket:
     return Ticket(**{name: row[name] for name in Ticket.__dataclass_fields__})
 
 
-async def forget_guild_tickets(db: aiosqlite.Connection, guild_id: int) -> None:
+async def forget_guild_tickets(db: Connection, guild_id: int) -> None:
     """Inside a transaction: drop a guild's tickets and everything hanging off them."""
     await db.execute(
         "DELETE FROM thread_progress WHERE thread_id IN "
@@ -54,7 +51,7 @@ class TicketTable:
     async def count(self, guild_id: int) -> TicketCounts:
         """``(tracked, open)``; open means any status other than CLOSED."""
         row = await self._db.read_one(
-            "SELECT count(*), coalesce(sum(upper(status) <> 'CLOSED'), 0) "
+            "SELECT count(*), count(*) FILTER (WHERE upper(status) <> 'CLOSED') "
             "FROM tickets WHERE guild_id = ?",
             (guild_id,),
         )
@@ -104,11 +101,12 @@ class TicketTable:
                 db,
                 "INSERT INTO tickets (guild_id, ticket_id, status, title, sellapp_updated_at,"
                 " next_check_at, created_at, updated_at, opened_at)"
-                " VALUES (:guild, :ticket, :status, :title, :updated, coalesce(:next, :now),"
+                " VALUES (:guild, :ticket, :status, :title, :updated,"
+                " coalesce(CAST(:next AS DOUBLE PRECISION), :now),"
                 " :now, :now, :opened)"
                 " ON CONFLICT (guild_id, ticket_id) DO UPDATE SET status = excluded.status,"
                 " title = excluded.title, sellapp_updated_at = excluded.sellapp_updated_at,"
-                " next_check_at = coalesce(:next, tickets.next_check_at),"
+                " next_check_at = coalesce(CAST(:next AS DOUBLE PRECISION), tickets.next_check_at),"
                 " opened_at = coalesce(tickets.opened_at, :opened),"
                 " updated_at = excluded.updated_at RETURNING *",
                 {

@@ -9,12 +9,11 @@ may send it) and marked sent after: a ping is sent at most once, across restarts
 
 from __future__ import annotations
 
-import sqlite3
 import time as _time
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.store._db import Database, changed, one
+from bot.store._db import Database, Row, changed, one
 from bot.triage.hours import SupportHours, days_words, parse_clock, parse_days
 from bot.triage.waiting import Waiting, WaitingFor
 
@@ -77,7 +76,7 @@ class ClaimResult:
     """Whether this claim made them the owner (False: someone else already was)."""
 
 
-def _settings(guild_id: int, row: sqlite3.Row | None) -> TriageSettings:
+def _settings(guild_id: int, row: Row | None) -> TriageSettings:
     if row is None:
         return TriageSettings(guild_id)
     hours = None
@@ -98,7 +97,7 @@ def _settings(guild_id: int, row: sqlite3.Row | None) -> TriageSettings:
     )
 
 
-def _triage(row: sqlite3.Row) -> TicketTriage:
+def _triage(row: Row) -> TicketTriage:
     waiting = None
     if row["waiting_for"] is not None and row["waiting_since"] is not None:
         waiting = Waiting(WaitingFor(row["waiting_for"]), float(row["waiting_since"]))

@@ -122,6 +122,28 @@ async def test_check_all_ok_prints_one_ok_line_per_check(env: Env) -> None:
     assert listed and listed[-1].query.get("limit") == "1"
 
 
+async def test_check_opens_a_postgres_store_and_names_it_with_the_password_masked(
+    env: Env, postgres_url: str
+) -> None:
+    url = postgres_url.replace("postgres@", "postgres:pg-check-SECRET-pw@")
+    code, output = await check(env.settings(database_url=url))
+    assert code == 0, output
+    masked = url.replace("pg-check-SECRET-pw", "***")
+    assert line(output, "database") == f"ok      database {masked}: schema version {SCHEMA}"
+    assert "pg-check-SECRET-pw" not in output
+
+
+async def test_check_names_an_unreachable_postgres_server_without_its_password(
+    env: Env,
+) -> None:
+    url = "postgresql://bridge:pg-check-SECRET-pw@127.0.0.1:1/bridge"
+    code, output = await check(env.settings(database_url=url))
+    assert code == 2
+    shown = "postgresql://bridge:***@127.0.0.1:1/bridge"
+    assert line(output, "database").startswith(f"failed  database {shown}: cannot open")
+    assert "pg-check-SECRET-pw" not in output
+
+
 async def test_check_names_invalid_settings(env: Env) -> None:
     with pytest.raises(ConfigError) as caught:
         env.settings(poll_interval_seconds=0)

@@ -38,8 +38,8 @@ async def fake() -> AsyncIterator[FakeSellApp]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "bridge.sqlite3") as opened:
+async def store(store_target: Path | str) -> AsyncIterator[Store]:
+    async with await Store.open(store_target) as opened:
         yield opened
 
 

@@ -10,8 +10,10 @@ from bot.store import Store
 GUILD = 7
 
 
-async def test_closes_and_reopens_are_recorded_whoever_writes_the_status(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "s.sqlite3") as store:
+async def test_closes_and_reopens_are_recorded_whoever_writes_the_status(
+    store_target: Path | str,
+) -> None:
+    async with await Store.open(store_target) as store:
         t = store.tickets
         await t.record(
             GUILD, 1, status="OPEN", title="a", sellapp_updated_at=None, now=100.0, opened_at=50.0
@@ -41,8 +43,8 @@ async def test_closes_and_reopens_are_recorded_whoever_writes_the_status(tmp_pat
         assert history.records_start == 100.0
 
 
-async def test_forgetting_a_guilds_tickets_forgets_their_events(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "s.sqlite3") as store:
+async def test_forgetting_a_guilds_tickets_forgets_their_events(store_target: Path | str) -> None:
+    async with await Store.open(store_target) as store:
         await store.tickets.record(
             GUILD, 1, status="CLOSED", title="a", sellapp_updated_at=None, now=1.0
         )

@@ -1,4 +1,5 @@
-"""store.orders against a real SQLite file: roles, cards, and the action rows' life."""
+"""store.orders on both backends (an SQLite file, a PostgreSQL database): roles, cards,
+and the action rows' life."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ GUILD = 1
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "bridge.sqlite3") as opened:
+async def store(store_target: Path | str) -> AsyncIterator[Store]:
+    async with await Store.open(store_target) as opened:
         yield opened
 
 

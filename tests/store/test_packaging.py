@@ -50,4 +50,8 @@ def test_the_built_wheel_holds_every_migration(tmp_path: Path) -> None:
     assert migrations, "the tree has no migrations to look for"
     for migration in migrations:
         assert f"bot/store/migrations/{migration.name}" in names
+    own = sorted((ROOT / "bot" / "store" / "migrations" / "postgres").glob("*.sql"))
+    assert own, "the tree has no PostgreSQL migrations to look for"
+    for path in own:
+        assert f"bot/store/migrations/postgres/{path.name}" in names
     assert "bot/py.typed" in names

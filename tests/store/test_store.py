@@ -1,4 +1,6 @@
-"""The store against real SQLite files: migrations, transactions, concurrency, the outbox."""
+"""The store on both backends (a real SQLite file, a real PostgreSQL database): migrations,
+transactions, concurrency, the outbox. A test that reads or writes the SQLite file raw
+(its pragmas, a trigger planted with the stdlib driver) runs on SQLite only."""
 
 from __future__ import annotations
 
@@ -13,16 +15,19 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.errors import ConfigError
 from bot.store import Store, load_migrations
 from bot.store.records import TicketProblem
+from tests.pg import query
 
 GUILD = 111
 OTHER_GUILD = 222
 NOW = 1_700_000_000.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 TABLES = {"guild_links", "tickets", "messages", "outbox", "poll_state", "thread_progress", "meta"}
 
 
@@ -32,7 +37,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
+async def store(store_target: Path | str) -> AsyncIterator[Store]:
+    async with await Store.open(store_target) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def sqlite_store(db_path: Path) -> AsyncIterator[Store]:
+    """For the tests that read the SQLite file itself."""
     async with await Store.open(db_path) as opened:
         yield opened
 
@@ -73,39 +85,59 @@ async def deliver_reply(store: Store, ticket_id: int, *, sellapp_message_id: int
 # --- migrations -------------------------------------------------------------------------
 
 
-async def test_open_creates_folder_and_schema(store: Store, db_path: Path) -> None:
+async def test_open_creates_folder_and_schema(sqlite_store: Store, db_path: Path) -> None:
     assert db_path.parent.is_dir()
-    assert await store.schema_version() == len(load_migrations())
+    assert await sqlite_store.schema_version() == len(load_migrations())
     tables = {r[0] for r in raw(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables >= TABLES
     assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
-async def test_reopening_keeps_data_and_version(db_path: Path) -> None:
-    async with await Store.open(db_path) as first:
+async def test_reopening_keeps_data_and_version(db_target: Path | str) -> None:
+    async with await Store.open(db_target) as first:
         await first.links.upsert(GUILD, now=NOW, store_slug="shop")
-    async with await Store.open(db_path) as second:
+    async with await Store.open(db_target) as second:
         assert await second.schema_version() == len(load_migrations())
         link = await second.links.get(GUILD)
         assert link is not None
         assert link.store_slug == "shop"
-    assert raw(db_path, "PRAGMA user_version") == [(len(load_migrations()),)]
+    version_sql = (
+        "PRAGMA user_version"
+        if isinstance(db_target, Path)
+        else "SELECT max(version) FROM schema_version"
+    )
+    assert await query(db_target, version_sql) == [(len(load_migrations()),)]
 
 
-async def test_two_stores_opening_a_fresh_file_at_once(db_path: Path) -> None:
-    stores = await asyncio.gather(*(Store.open(db_path) for _ in range(4)))
+async def test_two_stores_opening_a_fresh_file_at_once(db_target: Path | str) -> None:
+    stores = await asyncio.gather(*(Store.open(db_target) for _ in range(4)))
     try:
         for opened in stores:
             assert await opened.schema_version() == len(load_migrations())
     finally:
         for opened in stores:
             await opened.close()
+    if isinstance(db_target, str):  # each migration applied once, in order
+        versions = await query(db_target, "SELECT version FROM schema_version ORDER BY version")
+        assert versions == [(m.version,) for m in load_migrations()]
 
 
 async def test_memory_database_works() -> None:
     async with await Store.open(":memory:") as mem:
         await add_ticket(mem, 1)
         assert await mem.tickets.count(GUILD) == (1, 1)
+
+
+async def test_database_from_a_newer_version_is_refused_on_postgres(postgres_url: str) -> None:
+    async with await Store.open(postgres_url):
+        pass
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.execute("INSERT INTO schema_version (version) VALUES (999)")
+    finally:
+        await connection.close()
+    with pytest.raises(ConfigError, match=r"newer version.*DATABASE_URL"):
+        await Store.open(postgres_url)
 
 
 async def test_database_from_a_newer_version_is_refused(db_path: Path) -> None:
@@ -204,7 +236,7 @@ async def test_tickets_threads_progress_and_counts(store: Store) -> None:
     found = await store.tickets.by_thread(501)
     assert found is not None
     assert found.ticket_id == 1
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await store.tickets.set_thread(GUILD, 3, 501, now=NOW)  # one thread, one ticket
     with pytest.raises(LookupError):
         await store.tickets.set_thread(GUILD, 404, 1, now=NOW)
@@ -256,13 +288,16 @@ async def test_post_intent_then_posted_advances_ticket(store: Store) -> None:
     assert await store.messages.get(OTHER_GUILD, 12) is None
     with pytest.raises(LookupError):
         await store.messages.record_posted(GUILD, 404, [1], now=NOW)  # never recorded
-    with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on
+    with pytest.raises(INTEGRITY_ERRORS):  # foreign keys are on
         await store.messages.record_post_intent(GUILD, 404, 1, now=NOW)
 
 
 async def test_failed_second_step_of_record_posted_leaves_nothing(
-    store: Store, db_path: Path
+    sqlite_store: Store, db_path: Path
 ) -> None:
+    # SQLite only: the failure is a trigger planted in the file with the stdlib driver
+    # (the rollback itself is the database's, the same on PostgreSQL).
+    store = sqlite_store
     await add_ticket(store, 1)
     await store.messages.record_post_intent(GUILD, 1, 10, now=NOW)
     with sqlite3.connect(db_path) as conn:
@@ -309,13 +344,13 @@ KILLED_WRITER = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-async def test_process_killed_mid_transaction_leaves_nothing(db_path: Path) -> None:
-    async with await Store.open(db_path) as setup:
+async def test_process_killed_mid_transaction_leaves_nothing(store_target: Path | str) -> None:
+    async with await Store.open(store_target) as setup:
         await add_ticket(setup, 1)
         await setup.messages.record_post_intent(GUILD, 1, 10, now=NOW)
 
     proc = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-c", KILLED_WRITER, str(db_path)],
+        [sys.executable, "-c", KILLED_WRITER, str(store_target)],
         stdout=subprocess.PIPE,
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -332,7 +367,7 @@ async def test_process_killed_mid_transaction_leaves_nothing(db_path: Path) -> N
         if proc.stdout is not None:
             proc.stdout.close()
 
-    async with await Store.open(db_path) as after:
+    async with await Store.open(store_target) as after:
         message = await after.messages.get(GUILD, 10)
         assert message is not None
         assert message.state == "pending"
@@ -344,8 +379,8 @@ async def test_process_killed_mid_transaction_leaves_nothing(db_path: Path) -> N
 # --- concurrency ------------------------------------------------------------------------
 
 
-async def test_concurrent_writers_on_one_file_record_each_id_once(db_path: Path) -> None:
-    async with await Store.open(db_path) as a, await Store.open(db_path) as b:
+async def test_concurrent_writers_on_one_file_record_each_id_once(store_target: Path | str) -> None:
+    async with await Store.open(store_target) as a, await Store.open(store_target) as b:
         await add_ticket(a, 1)
 
         intents = await asyncio.gather(
@@ -383,9 +418,10 @@ async def test_concurrent_writers_on_one_file_record_each_id_once(db_path: Path)
         )
         assert distinct.count(True) == 50
 
-    assert raw(db_path, "SELECT count(*) FROM messages WHERE sellapp_message_id = 10") == [(1,)]
-    assert raw(db_path, "SELECT count(*) FROM outbox") == [(1,)]
-    assert raw(db_path, "SELECT count(*) FROM messages") == [(51,)]
+    count = "SELECT count(*) FROM messages WHERE sellapp_message_id = 10"
+    assert await query(store_target, count) == [(1,)]
+    assert await query(store_target, "SELECT count(*) FROM outbox") == [(1,)]
+    assert await query(store_target, "SELECT count(*) FROM messages") == [(51,)]
 
 
 # --- outbox -----------------------------------------------------------------------------
@@ -411,7 +447,7 @@ async def deliverable(store: Store, now: float = NOW, guild: int | None = GUILD)
 
 
 async def test_waiting_shown_is_marked_once_and_only_on_entries_not_yet_sent(
-    db_path: Path, store: Store
+    store_target: Path | str, store: Store
 ) -> None:
     """⏳ is recorded before it is added, once per entry, never on one being sent or done;
     the mark survives reopening the file (issue 12: remove only what was added)."""
@@ -426,7 +462,7 @@ async def test_waiting_shown_is_marked_once_and_only_on_entries_not_yet_sent(
     assert await store.outbox.mark_waiting_shown([head, behind]) == []  # once each
     assert await store.outbox.mark_waiting_shown([]) == []
     assert [e.id for e in await store.outbox.open_entries(GUILD, 1)] == [head, behind, sending]
-    async with await Store.open(db_path) as reopened:  # another connection, from the file
+    async with await Store.open(store_target) as reopened:  # another connection
         again = await reopened.outbox.get(head)
         assert again is not None and again.waiting_shown
         fresh = await reopened.outbox.get(sending)
@@ -665,7 +701,8 @@ def write_schema_up_to(path: Path, version: int) -> None:
 
 async def test_edit_warnings_and_owed_feedback_move_off_meta(db_path: Path) -> None:
     """The relay kept `relay.edit_warned.<id>` rows in meta forever, and owed feedback as
-    one JSON list; 0004 carries both onto the outbox rows and drops the meta rows."""
+    one JSON list; 0004 carries both onto the outbox rows and drops the meta rows.
+    SQLite only: such rows predate PostgreSQL support (its 0004 has no data step)."""
     write_schema_up_to(db_path, 3)
     with sqlite3.connect(db_path) as conn:
         conn.execute(
@@ -700,7 +737,9 @@ async def test_edit_warnings_and_owed_feedback_move_off_meta(db_path: Path) -> N
     assert not any(k.startswith("relay.") for k in keys)
 
 
-async def test_feedback_state_lives_and_dies_with_its_outbox_entry(store: Store) -> None:
+async def test_feedback_state_lives_and_dies_with_its_outbox_entry(
+    store: Store, store_target: Path | str
+) -> None:
     await add_ticket(store, 1)
     entry = await store.outbox.enqueue(
         GUILD, 1, channel_id=50, discord_message_id=900, author_id=1, content="hi", now=NOW
@@ -719,23 +758,19 @@ async def test_feedback_state_lives_and_dies_with_its_outbox_entry(store: Store)
     await store.links.delete(GUILD, forget_tickets=True)
     assert not await store.outbox.edit_warned(900)
     assert await store.outbox.owed_feedback() == []
-    assert raw(store_path(store), "SELECT count(*) FROM meta WHERE key LIKE 'relay.%'") == [(0,)]
-
-
-def store_path(store: Store) -> Path:
-    return Path(store.path)
+    assert await query(store_target, "SELECT count(*) FROM meta WHERE key LIKE 'relay.%'") == [(0,)]
 
 
 async def test_ticket_problems_survive_a_restart_and_go_with_forgotten_tickets(
-    db_path: Path,
+    store_target: Path | str,
 ) -> None:
     refused = TicketProblem(GUILD, 7, "discord_refused", "Discord refused…", 1.0, 1.0, 0, 31.0)
     odd = TicketProblem(GUILD, 8, "unknown_status", "SellApp sent…: PENDING", 1.0, 1.0, 0, 0.0)
-    async with await Store.open(db_path) as store:
+    async with await Store.open(store_target) as store:
         await store.problems.save(GUILD, upsert=[refused, odd])
         again = TicketProblem(GUILD, 7, "discord_refused", "Discord refused…", 1.0, 9.0, 1, 99.0)
         await store.problems.save(GUILD, upsert=[again])
-    async with await Store.open(db_path) as store:  # "logged once" holds across restarts
+    async with await Store.open(store_target) as store:  # "logged once" holds across restarts
         assert await store.problems.all(GUILD) == [again, odd]
         assert await store.problems.counts(GUILD) == {
             "discord_refused": 1,
@@ -780,3 +815,44 @@ async def test_forgetting_tickets_forgets_their_order_cards(store: Store) -> Non
     assert await store.orders.card(GUILD, 1) is not None
     await store.links.delete(GUILD, forget_tickets=True)
     assert await store.orders.card(GUILD, 1) is None
+
+
+OPENER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from bot.store import Store
+
+    async def main():
+        await (await Store.open(sys.argv[1])).close()
+        print("open", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_processes_opening_a_fresh_postgres_database_at_once_migrate_it_once(
+    postgres_url: str,
+) -> None:
+    """Several bridge processes started together on one new PostgreSQL database: each
+    migration is applied exactly once, and every process opens without an error."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            OPENER,
+            postgres_url,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    stores = await asyncio.gather(*(Store.open(postgres_url) for _ in range(2)))
+    for opened in stores:
+        await opened.close()
+    for proc in procs:
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert (proc.returncode, out.strip()) == (0, b"open"), err.decode()
+    versions = await query(postgres_url, "SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(m.version,) for m in load_migrations()]

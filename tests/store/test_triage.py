@@ -19,8 +19,8 @@ PING = Ping(700, "<@&5> New ticket #7.", None, 5)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "bridge.sqlite3") as opened:
+async def store(store_target: Path | str) -> AsyncIterator[Store]:
+    async with await Store.open(store_target) as opened:
         await opened.tickets.record(
             GUILD, 7, status="OPEN", title="t", sellapp_updated_at=None, now=1.0
         )
@@ -42,7 +42,7 @@ async def test_two_claims_racing_make_exactly_one_owner_and_tell_the_other_who(
 
 
 async def test_unclaim_and_transfer_change_the_owner_and_a_claim_survives_a_restart(
-    tmp_path: Path, store: Store
+    store_target: Path | str, store: Store
 ) -> None:
     assert (await store.triage.claim(GUILD, 7, 100, now=5.0)).taken
     assert await store.triage.set_owner(GUILD, 7, 200, now=6.0) == 100
@@ -50,7 +50,7 @@ async def test_unclaim_and_transfer_change_the_owner_and_a_claim_survives_a_rest
     assert (await store.triage.claim(GUILD, 7, 300, now=8.0)).taken
     await store.close()
 
-    async with await Store.open(tmp_path / "bridge.sqlite3") as again:
+    async with await Store.open(store_target) as again:
         record = await again.triage.get(GUILD, 7)
         assert record is not None and record.owner_id == 300
 
@@ -65,12 +65,14 @@ async def test_waiting_state_is_kept_per_ticket(store: Store) -> None:
     assert record.owner_id == 100  # the waiting state leaves the claim alone
 
 
-async def test_a_ping_is_begun_once_even_after_a_restart(tmp_path: Path, store: Store) -> None:
+async def test_a_ping_is_begun_once_even_after_a_restart(
+    store_target: Path | str, store: Store
+) -> None:
     assert await store.triage.begin_ping(GUILD, "alert", "7", PING, now=1.0)
     assert not await store.triage.begin_ping(GUILD, "alert", "7", PING, now=2.0)
     await store.close()
 
-    async with await Store.open(tmp_path / "bridge.sqlite3") as again:
+    async with await Store.open(store_target) as again:
         # The first attempt never confirmed it was sent (a crash): nobody may send it
         # blindly; it is pending, to be looked for in its channel first.
         assert not await again.triage.begin_ping(GUILD, "alert", "7", PING, now=3.0)

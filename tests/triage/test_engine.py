@@ -54,7 +54,7 @@ class FakePort:
 
 
 class World:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
         self.port = FakePort()
         self.clock = Clock(at("2026-03-02T10:00"))  # a Monday
@@ -80,8 +80,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(tmp_path / "bridge.sqlite3")
+async def world(store_target: Path | str) -> AsyncIterator[World]:
+    w = World(store_target)
     await w.start()
     await w.store.triage.set_notify_role(GUILD, ROLE)
     await w.store.triage.set_sla(GUILD, 30)

@@ -1,0 +1,165 @@
+"""The PostgreSQL kind of :class:`bot.store._db.Database` (``DATABASE_URL``).
+
+A small asyncpg pool per process. Transactions keep SQLite's rule that writes never
+interleave, now across every process on the database: each write transaction first takes
+one transaction-level advisory lock (:data:`WRITE_LOCK`), so a table that reads and
+then writes inside its transaction sees exactly what SQLite's ``BEGIN IMMEDIATE`` gives
+it, and migrations (one transaction each, version re-read under that lock) run once even
+when several processes start at the same moment. The bridge writes a few rows a second
+per thousand guilds: one writer at a time costs nothing noticeable. Reads take no lock
+and see the last commit (READ COMMITTED), as WAL readers do on SQLite.
+
+Statements are translated from the tables' SQLite dialect by :mod:`bot.store._dialect`.
+The schema version is kept in a ``schema_version`` table (SQLite: ``PRAGMA user_version``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from bot.errors import DatabaseUnusable
+from bot.store._db import Connection, Database, Params, Row, masked_url, url_password
+from bot.store._dialect import translate
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE: Final = 4
+CONNECT_TIMEOUT_S: Final = 10.0
+STATEMENT_TIMEOUT_S: Final = 60.0
+"""No statement waits longer (the write lock included): a hung server fails the step,
+which the loops log and try again, instead of blocking it for ever."""
+LOCK_NAMESPACE: Final = 0x5E11  # the first key of the bridge's two-key advisory locks
+WRITE_LOCK: Final = 1  # the second key: one write transaction at a time
+ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+"""What asyncpg raises when the database can't be used (OSError covers TimeoutError)."""
+
+
+def _rows_touched(status: str) -> int:
+    """``UPDATE 3`` / ``DELETE 0`` / ``INSERT 0 1`` -> 3 / 0 / 1."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresConnection(Connection):
+    def __init__(self, connection: PoolConnectionProxy[Any]) -> None:
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        text, args = translate(sql, params)
+        await self._connection.execute(text, *args)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        text, args = translate(sql, params)
+        row: Row | None = await self._connection.fetchrow(text, *args)
+        return row
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = translate(sql, params)
+        return list(await self._connection.fetch(text, *args))
+
+    async def changed(self, sql: str, params: Params = ()) -> int:
+        text, args = translate(sql, params)
+        return _rows_touched(await self._connection.execute(text, *args))
+
+    async def run_script(self, script: str) -> None:
+        await self._connection.execute(script)  # no arguments: several statements at once
+
+
+class PostgresDatabase(Database):
+    backend = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool[Any], url: str) -> None:
+        self._pool = pool
+        self.url = url
+        self.path = masked_url(url)
+        self.errors = ERRORS
+
+    @classmethod
+    async def connect(cls, url: str) -> PostgresDatabase:
+        """Open a pool on ``url``. A server that can't be reached or refuses raises
+        :class:`DatabaseUnusable`, one line naming the URL (password masked)."""
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=STATEMENT_TIMEOUT_S,
+            )
+        except (*ERRORS, TimeoutError, ValueError) as exc:
+            raise DatabaseUnusable(
+                f"cannot open the database {masked_url(url)}: {_words(exc, url)}"
+            ) from None
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, WRITE_LOCK
+            )
+            yield PostgresConnection(connection)
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A write transaction on the driver's own connection (bulk copies in
+        :mod:`bot.store.moving`), under the same write lock."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, WRITE_LOCK
+            )
+            yield connection
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A read-only transaction that sees one moment of the database (backups)."""
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield connection
+
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._pool.acquire() as connection:
+            return await PostgresConnection(connection).fetch_one(sql, params)
+
+    async def read_all(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._pool.acquire() as connection:
+            return await PostgresConnection(connection).fetch_all(sql, params)
+
+    async def schema_version(self, connection: Connection | None = None) -> int:
+        if connection is None:  # a plain read: no lock, no table made
+            row = await self.read_one("SELECT to_regclass('schema_version') IS NOT NULL")
+            if row is None or not row[0]:
+                return 0
+            row = await self.read_one("SELECT coalesce(max(version), 0) FROM schema_version")
+            return int(row[0]) if row is not None else 0
+        # Inside a migration's transaction, under the write lock: made once, race-free.
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        row = await connection.fetch_one("SELECT coalesce(max(version), 0) FROM schema_version")
+        return int(row[0]) if row is not None else 0
+
+    async def set_schema_version(self, connection: Connection, version: int) -> None:
+        await connection.execute(
+            "INSERT INTO schema_version (version) VALUES (CAST(? AS INTEGER))", (version,)
+        )
+
+
+def _words(exc: BaseException, url: str) -> str:
+    words = str(exc) or type(exc).__name__
+    password = url_password(url)
+    if password:
+        words = words.replace(password, "***")
+    return words
