@@ -15,6 +15,8 @@ class a concern, each the only writer of its tables:
 - ``store.replytools`` (:mod:`bot.store.replytools`): ``snippets``, ``signatures``.
 - ``store.stats`` (:mod:`bot.store.stats`): reads ``tickets``, ``ticket_events`` (kept by
   triggers) and ``outbox`` for ``/sellapp stats``.
+- ``store.claims`` (:mod:`bot.store.claims`): not a table; the guilds this process holds
+  (a lock per guild beside the SQLite file), so two processes never work on one guild.
 - ``store.triage`` (:mod:`bot.store.triage`): ``triage_settings``, ``ticket_triage``,
   ``triage_pings`` (owners, waiting state, pings sent at most once).
 
@@ -35,6 +37,7 @@ from typing import Self
 
 from bot.store._db import MEMORY, Database
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
+from bot.store.claims import GuildClaims, LocalClaims, make_claims
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
 from bot.store.orders import OrderTable
@@ -53,8 +56,10 @@ __all__ = ["MEMORY", "UNSET", "Migration", "Store", "load_migrations"]
 class Store:
     """Durable state of the bridge. Open with ``await Store.open(path)``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, claims: GuildClaims | None = None) -> None:
         self._db = db
+        self.claims: GuildClaims = claims if claims is not None else LocalClaims()
+        """Which guilds this process may work on (:mod:`bot.store.claims`)."""
         self.links = LinkTable(db)
         self.tickets = TicketTable(db)
         self.messages = MessageTable(db)
@@ -76,10 +81,13 @@ class Store:
         except BaseException:
             await db.close()
             raise
-        return cls(db)
+        return cls(db, make_claims(db.path))
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self.claims.close()
+        finally:
+            await self._db.close()
 
     async def __aenter__(self) -> Self:
         return self

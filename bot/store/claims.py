@@ -14,7 +14,12 @@ Each backend has its own kind (the store picks it at open):
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Final
 
 
 class GuildClaims(ABC):
@@ -37,3 +42,103 @@ class GuildClaims(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release every claim (at shutdown)."""
+
+
+class LocalClaims(GuildClaims):
+    """Claims within this process only: for a ``:memory:`` store, which no other process
+    can open anyway."""
+
+    def __init__(self) -> None:
+        self._held: set[int] = set()
+
+    async def try_claim(self, guild_id: int) -> bool:
+        self._held.add(guild_id)
+        return True
+
+    async def release(self, guild_id: int) -> None:
+        self._held.discard(guild_id)
+
+    def held(self) -> frozenset[int]:
+        return frozenset(self._held)
+
+    async def close(self) -> None:
+        self._held.clear()
+
+
+_OFFSET_MASK: Final = (1 << 63) - 1
+"""Byte offsets are signed 64-bit: a guild id (a snowflake, today well under 2**63) is
+its own offset, so no two guilds ever share a byte."""
+
+
+def claim_offset(guild_id: int) -> int:
+    """The byte of the claims file that stands for ``guild_id``."""
+    return guild_id & _OFFSET_MASK
+
+
+class FileClaims(GuildClaims):
+    """A POSIX byte-range lock per guild on one file beside the SQLite database.
+
+    ``fcntl.lockf(fd, LOCK_EX | LOCK_NB, 1, offset)`` locks one byte (the guild's, see
+    :func:`claim_offset`; a lock past the end of the file is allowed and the file stays
+    empty). The kernel drops every lock of a process when it ends, however it ends
+    (``kill -9`` included), so a dead process never keeps a guild.
+
+    The file descriptor stays open for the life of the process, on purpose: POSIX
+    drops *all* of a process's locks on a file when *any* descriptor of that file is
+    closed by that process. So nothing else in this process may open and close the
+    claims file (one :class:`FileClaims` per file per process), and :meth:`close` is the
+    only place it is closed. Locks are per process, not per descriptor: a second
+    :class:`FileClaims` on the same file in the *same* process would not be kept out.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._held: set[int] = set()
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    async def try_claim(self, guild_id: int) -> bool:
+        if guild_id in self._held:
+            return True
+        try:
+            fcntl.lockf(
+                self._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, claim_offset(guild_id)
+            )
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):  # another process holds it
+                return False
+            raise
+        self._held.add(guild_id)
+        return True
+
+    async def release(self, guild_id: int) -> None:
+        if guild_id not in self._held or self._fd is None:
+            return
+        fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, claim_offset(guild_id))
+        self._held.discard(guild_id)
+
+    def held(self) -> frozenset[int]:
+        return frozenset(self._held)
+
+    async def close(self) -> None:
+        self._held.clear()
+        if self._fd is not None:
+            os.close(self._fd)  # drops every lock this process holds on the file
+            self._fd = None
+
+
+def claims_path(database_path: str | Path) -> Path:
+    """The claims file of an SQLite database: ``<DATABASE_PATH>.claims``."""
+    return Path(f"{database_path}.claims")
+
+
+def make_claims(database_path: str | Path) -> GuildClaims:
+    """The claims kind for a store: :class:`FileClaims` beside an SQLite file,
+    :class:`LocalClaims` for ``:memory:``."""
+    if str(database_path) == ":memory:":
+        return LocalClaims()
+    return FileClaims(claims_path(database_path))
