@@ -77,7 +77,8 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
             gateway = GatewayWatch()
             gateway.attach(bot)
             health = await _start_health(
-                settings, HealthChecks(gateway=gateway, store=store, links=services.links)
+                settings,
+                HealthChecks(gateway=gateway, store=store, links=services.links, guard=bot.guard),
             )
             listener: WebhookListener | None = None
             try:

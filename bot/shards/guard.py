@@ -31,12 +31,15 @@ from typing import Final
 from bot.shards.plan import ShardPlan
 from bot.store.claims import GuildClaims
 
-__all__ = ["RETRY_SECONDS", "ClaimSteps", "GuardPass", "GuildGuard", "plan_claims"]
+__all__ = ["MOVING", "RETRY_SECONDS", "ClaimSteps", "GuardPass", "GuildGuard", "plan_claims"]
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS: Final = 3.0
 """How soon a refused claim (another process holds the guild) is tried again."""
+
+MOVING: Final = "This server is moving between bridge processes; try again in a few seconds."
+"""The ephemeral answer to a command or button of a guild this process does not work on."""
 
 Recover = Callable[[int], Awaitable[None]]
 """A guild's recovery step, run once each time this process takes its claim."""
@@ -155,6 +158,38 @@ class GuildGuard:
         plan = self._plan
         return plan is not None and plan.serves(guild_id)
 
+    async def ensure(self, guild_id: int) -> bool:
+        """Whether this process works on ``guild_id``, claiming it now if it is on our
+        shards and nobody holds it (a guild that just joined, or a command faster than
+        the next pass). False: another process holds it, or it is not on our shards."""
+        if self.works_on(guild_id):
+            return True
+        plan = self._plan
+        if plan is None or not plan.serves(guild_id):
+            return False
+        async with self._pass_lock:
+            if self.works_on(guild_id):
+                return True
+            state, now = self._state, self._clock()
+            if state.refused_until.get(guild_id, 0.0) > now:
+                return False
+            if not await self._claims.try_claim(guild_id):
+                state.refused_until[guild_id] = now + self._retry
+                return False
+            state.refused_until.pop(guild_id, None)
+            if not await self._recovered(guild_id):
+                return False
+            state.working.add(guild_id)
+        self._tell(GuardPass(acquired=frozenset({guild_id})))
+        return True
+
+    def _tell(self, result: GuardPass) -> None:
+        for listener in self._listeners:
+            try:
+                listener(result)
+            except Exception:
+                log.exception("claims: a listener failed")
+
     # --- a pass ---
 
     async def refresh(self, candidates: Iterable[int]) -> GuardPass:
@@ -163,11 +198,7 @@ class GuildGuard:
         async with self._pass_lock:
             result = await self._refresh(frozenset(candidates))
         if result.changed:
-            for listener in self._listeners:
-                try:
-                    listener(result)
-                except Exception:
-                    log.exception("claims: a listener failed")
+            self._tell(result)
         return result
 
     async def _refresh(self, candidates: frozenset[int]) -> GuardPass:
