@@ -2,7 +2,8 @@
 
 Counters and histograms are updated where things happen (the SellApp transport, the
 inbound poller, the relay); the gauges that describe stored state (outbox depth, tickets
-tracked) are read from the store when ``/metrics`` is scraped, by :func:`refresh_from_store`.
+tracked) are read from the store when ``/metrics`` is scraped, by :func:`refresh_from_store`,
+over the guilds this process works on (with several processes, each one reports its own).
 
 Labels stay low-cardinality: endpoints are templates (``GET /v1/tickets/{id}``), never
 paths with ids, and no guild or ticket id is ever a label.

@@ -170,9 +170,8 @@ class GuildGuard:
         async with self._pass_lock:
             if self.works_on(guild_id):
                 return True
+            # A member asked: try now, even if a pass was refused lately (one lock call).
             state, now = self._state, self._clock()
-            if state.refused_until.get(guild_id, 0.0) > now:
-                return False
             if not await self._claims.try_claim(guild_id):
                 state.refused_until[guild_id] = now + self._retry
                 return False
