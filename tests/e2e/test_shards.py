@@ -196,3 +196,17 @@ async def test_a_moved_shard_waits_until_the_old_process_lets_go(
     await staff_replies(world, odd, "answered by the new process")
     await world.discord.wait_for(lambda: converged(world, [odd]) or None, timeout=40)
     assert await new.terminate() == 0
+
+
+async def test_too_many_servers_for_one_shard_is_one_line_and_exit_1(
+    world: World, start_bot: StartBot
+) -> None:
+    world.discord.max_guilds_per_shard = 0  # the world's one server is already too many
+    bot = await start_bot(ready=False, SHARD_COUNT="1")
+    assert await bot.wait_exit() == 1
+    assert "Traceback" not in bot.output
+    assert bot.lines[-1] == (
+        "sellapp-bridge: Discord requires more shards for this many servers: raise "
+        "SHARD_COUNT, or leave it blank to use Discord's recommended count."
+    )
+    assert world.discord.gateway.refused == [([0, 1], 4011)]
