@@ -42,7 +42,11 @@ class Claims(commands.Cog):
         await self.guard.close()
 
     async def candidates(self) -> set[int]:
-        linked = {link.guild_id for link in await self.bot.services.links.all()}
+        """Linked guilds (the stored links' ids: no key is opened) and the bot's guilds."""
+        services = self.bot.services
+        linked = {row.guild_id for row in await services.store.links.all()}
+        if services.settings.discord_guild_id is not None:
+            linked.add(services.settings.discord_guild_id)
         return linked | {guild.id for guild in self.bot.guilds}
 
     async def _loop(self) -> None:

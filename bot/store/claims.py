@@ -49,20 +49,20 @@ class LocalClaims(GuildClaims):
     can open anyway."""
 
     def __init__(self) -> None:
-        self._held: set[int] = set()
+        self._held: frozenset[int] = frozenset()
 
     async def try_claim(self, guild_id: int) -> bool:
-        self._held.add(guild_id)
+        self._held |= {guild_id}
         return True
 
     async def release(self, guild_id: int) -> None:
-        self._held.discard(guild_id)
+        self._held -= {guild_id}
 
     def held(self) -> frozenset[int]:
-        return frozenset(self._held)
+        return self._held
 
     async def close(self) -> None:
-        self._held.clear()
+        self._held = frozenset()
 
 
 _OFFSET_MASK: Final = (1 << 63) - 1
@@ -94,7 +94,9 @@ class FileClaims(GuildClaims):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
-        self._held: set[int] = set()
+        self._held: frozenset[int] = frozenset()
+        """Replaced (never changed in place) on each claim or release: held() is asked
+        on every step of work, so it hands this out as it is."""
 
     def _descriptor(self) -> int:
         if self._fd is None:
@@ -112,20 +114,20 @@ class FileClaims(GuildClaims):
             if exc.errno in (errno.EAGAIN, errno.EACCES):  # another process holds it
                 return False
             raise
-        self._held.add(guild_id)
+        self._held |= {guild_id}
         return True
 
     async def release(self, guild_id: int) -> None:
         if guild_id not in self._held or self._fd is None:
             return
         fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, claim_offset(guild_id))
-        self._held.discard(guild_id)
+        self._held -= {guild_id}
 
     def held(self) -> frozenset[int]:
-        return frozenset(self._held)
+        return self._held
 
     async def close(self) -> None:
-        self._held.clear()
+        self._held = frozenset()
         if self._fd is not None:
             os.close(self._fd)  # drops every lock this process holds on the file
             self._fd = None
