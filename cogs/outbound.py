@@ -342,12 +342,13 @@ class Outbound(commands.Cog):
                 self._catch_up_all = False
             except Exception:
                 log.exception("outbound: catch-up failed; retrying")
-        for guild_id in sorted(self._catch_up_guilds):
+        if self._catch_up_guilds:
+            taken = frozenset(self._catch_up_guilds)
             try:
-                await self._catch_up(only=guild_id)
-                self._catch_up_guilds.discard(guild_id)
+                await self._catch_up(only=taken)
+                self._catch_up_guilds -= taken
             except Exception:
-                log.exception("outbound: catch-up of guild %s failed; retrying", guild_id)
+                log.exception("outbound: catch-up of the guilds just taken failed; retrying")
         now = time.monotonic()
         if not self._catch_up_all and now - self._unread_checked >= UNREAD_CHECK_SECONDS:
             self._unread_checked = now
@@ -423,14 +424,14 @@ class Outbound(commands.Cog):
             edited = staff_message(event.edited, await members.of(event.edited))
         await self.engine.changed(event.channel_id, event.message_id, edited)
 
-    async def _catch_up(self, *, only: int | None = None) -> None:
+    async def _catch_up(self, *, only: frozenset[int] | None = None) -> None:
         """Messages typed in open mapped threads while the bot was down (or while another
-        process held the guild), in the guilds this process works on (``only``: one)."""
+        process held the guild), in the guilds this process works on (``only``: those)."""
         members = _Members()
         for link in await self.services.links.all():
             if not link.runnable or not self.bot.guard.works_on(link.guild_id):
                 continue
-            if only is not None and link.guild_id != only:
+            if only is not None and link.guild_id not in only:
                 continue
             for ticket in await self.services.store.tickets.all(link.guild_id):
                 if ticket.thread_id is None or not ticket.is_open:

@@ -12,12 +12,14 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.links.sealing import Sealer
 from bot.shards.plan import shard_of
 from tests.e2e.checks import replies_at_sellapp, thread_in_order
 from tests.e2e.conftest import StartBot
 from tests.e2e.harness import SECRET_KEY, BotProcess, SharedDatabase, World, ticket_thread
+from tests.e2e.test_ops import Health, free_port, value
 from tests.fakes.discord import Channel, Guild, Member, Message
 
 
@@ -111,7 +113,8 @@ async def test_one_process_runs_both_shards_and_serves_every_guild(
     db = SharedDatabase.sqlite(world.tmp)
     shops = open_shops(world, [0, 1, 1])
     await link(db, world, shops)
-    bot = await start_bot(**unlinked_env(db, SHARD_COUNT="2"))
+    port = free_port()
+    bot = await start_bot(**unlinked_env(db, SHARD_COUNT="2", HEALTH_PORT=str(port)))
     assert sorted(world.discord.gateway.identified) == [(0, 2), (1, 2)]
     await bot.wait_for_line(r"ready: .* shards 0, 1 of 2")
     for shop in shops:
@@ -119,6 +122,38 @@ async def test_one_process_runs_both_shards_and_serves_every_guild(
     await world.discord.wait_for(lambda: converged(world, shops) or None, timeout=40)
     assert polled_guilds(bot) == {shop.guild.id for shop in shops}
     assert world.discord.connected_shards() == {0, 1}
+
+    health = Health(port)
+    body = await health.wait_healthz(200)
+    assert body["shards"] == {
+        "count": 2,
+        "ids": [0, 1],
+        "connected": {"0": True, "1": True},
+        "guilds_held": 4,  # the three shops and the world's own (unlinked) server
+    }
+    samples = await health.metrics()
+    assert value(samples, "sellapp_bridge_shard_count") == 2
+    assert value(samples, "sellapp_bridge_shard_connected", shard="0") == 1
+    assert value(samples, "sellapp_bridge_shard_connected", shard="1") == 1
+    assert value(samples, "sellapp_bridge_guilds_held") == 4
+    # One shard's socket lost (and its RESUME unanswered): /healthz names that shard.
+    gateway = world.discord.gateway
+    original = gateway._on_frame
+
+    async def refuse_sessions(conn: Any, payload: dict[str, Any]) -> None:
+        if payload.get("op") not in (2, 6):
+            await original(conn, payload)
+
+    gateway._on_frame = refuse_sessions  # type: ignore[method-assign]
+    await world.discord.drop_gateway(shard=1)
+    body = await health.wait_healthz(503)
+    assert body["shards"]["connected"] == {"0": True, "1": False}
+    assert body["reasons"][0].startswith("gateway: shard 1 not connected to Discord")
+    samples = await health.metrics()
+    assert value(samples, "sellapp_bridge_shard_connected", shard="1") == 0
+    del gateway._on_frame
+    await gateway.close_all()
+    await health.wait_healthz(200)
     assert await bot.terminate() == 0
 
 
