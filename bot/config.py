@@ -16,6 +16,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -56,6 +57,8 @@ _EXPECTS: dict[str, str] = {
     "sellapp_webhook_secret": "the store's webhook signing secret from SellApp, or blank",
     "triage_minute_seconds": "a number of seconds from 0.01 to 60 (for testing only)",
     "triage_check_seconds": "a number of seconds from 0.1 to 600",
+    "shard_count": "a whole number of shards, at least 1, or blank for Discord's recommendation",
+    "shard_ids": "comma-separated shard ids this process runs, e.g. 0,1, or blank for all",
 }
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -108,6 +111,10 @@ class Settings(BaseSettings):
     # only, how many real seconds one SLA minute lasts.
     triage_check_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 30.0
     triage_minute_seconds: Annotated[float, Field(ge=0.01, le=60, allow_inf_nan=False)] = 60.0
+    # Sharding (issue 18): how many shards the bot has (None: Discord's recommended count
+    # from GET /gateway/bot) and which of them this process runs (None: all of them).
+    shard_count: Annotated[int | None, Field(ge=1)] = None
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
 
     @field_validator(
         "discord_token",
@@ -122,6 +129,8 @@ class Settings(BaseSettings):
         "public_url",
         "sellapp_webhook_secret",
         "database_url",
+        "shard_count",
+        "shard_ids",
         mode="before",
     )
     @classmethod
@@ -205,10 +214,46 @@ class Settings(BaseSettings):
             return tuple(ids)
         return value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            parts = [p.strip() for p in value.split(",")]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("not a list of shard ids")
+            return tuple(int(part) for part in parts)
+        return value
+
+    @model_validator(mode="after")
+    def _shard_ids_fit_the_count(self) -> Settings:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError(
+                "SHARD_IDS needs SHARD_COUNT: set SHARD_COUNT to the total number of shards "
+                "every process together runs (e.g. SHARD_COUNT=2 with SHARD_IDS=0 here and "
+                "SHARD_IDS=1 on the other process)."
+            )
+        outside = sorted(i for i in set(ids) if i >= self.shard_count)
+        if outside:
+            raise ValueError(
+                f"SHARD_IDS is not valid: shard {outside[0]} does not exist with "
+                f"SHARD_COUNT={self.shard_count} (ids go from 0 to {self.shard_count - 1})."
+            )
+        if len(set(ids)) != len(ids):
+            twice = next(i for i in ids if ids.count(i) > 1)
+            raise ValueError(f"SHARD_IDS is not valid: shard {twice} is listed twice.")
+        return self
+
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
+    if not first["loc"]:  # a check of several settings together: its own sentence
+        return str(first["msg"]).removeprefix("Value error, ")
+    field = str(first["loc"][0])
     expects = _EXPECTS.get(field, first["msg"])
     return f"{field.upper()} is not valid: expected {expects}."
 

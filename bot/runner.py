@@ -80,7 +80,8 @@ async def _serve(settings: Settings, secrets: SecretRegistry) -> int:
             gateway = GatewayWatch()
             gateway.attach(bot)
             health = await _start_health(
-                settings, HealthChecks(gateway=gateway, store=store, links=services.links)
+                settings,
+                HealthChecks(gateway=gateway, store=store, links=services.links, guard=bot.guard),
             )
             listener: WebhookListener | None = None
             try:
@@ -176,6 +177,18 @@ def _outcome(runner: asyncio.Task[None]) -> int:
             "Discord refused the connection: switch on the Message Content intent "
             "(developer portal -> Bot -> Privileged Gateway Intents)."
         ) from None
-    except (discord.GatewayNotFound, discord.ConnectionClosed, OSError) as exc:
+    except discord.ConnectionClosed as exc:
+        if exc.code == 4010:
+            raise CannotRun(
+                "Discord refused a shard: check SHARD_COUNT and SHARD_IDS (each id from 0 "
+                "to SHARD_COUNT-1, the same SHARD_COUNT in every process)."
+            ) from None
+        if exc.code == 4011:
+            raise CannotRun(
+                "Discord requires more shards for this many servers: raise SHARD_COUNT, "
+                "or leave it blank to use Discord's recommended count."
+            ) from None
+        raise CannotRun(f"could not stay connected to Discord: {type(exc).__name__}") from None
+    except (discord.GatewayNotFound, OSError) as exc:
         raise CannotRun(f"could not stay connected to Discord: {type(exc).__name__}") from None
     return EXIT_OK

@@ -15,6 +15,7 @@ from discord import app_commands
 
 from bot.errors import BridgeError
 from bot.explain import explain
+from bot.shards.guard import MOVING, GuildGuard
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,41 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
         log.warning("could not tell the member about an error (interaction expired?)")
 
 
+async def refused_elsewhere(interaction: discord.Interaction[discord.Client]) -> bool:
+    """True (and the member told, ephemerally) if the interaction's guild is one this
+    process does not work on now: another bridge process holds it (a shard moving). The
+    caller then does nothing."""
+    guard = getattr(interaction.client, "guard", None)
+    if interaction.guild_id is None or not isinstance(guard, GuildGuard):
+        return False
+    if await guard.ensure(interaction.guild_id):
+        return False
+    log.info("guild %s: interaction refused: another process holds it", interaction.guild_id)
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(MOVING, ephemeral=True)
+        else:
+            await interaction.response.send_message(MOVING, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the member the server is moving (interaction expired?)")
+    return True
+
+
+async def require_held(interaction: discord.Interaction[discord.Client]) -> None:
+    """For a form or view opened earlier: raise :class:`NotAllowed` (the "moving"
+    sentence) if this process no longer works on the interaction's guild."""
+    guard = getattr(interaction.client, "guard", None)
+    if interaction.guild_id is None or not isinstance(guard, GuildGuard):
+        return
+    if not await guard.ensure(interaction.guild_id):
+        raise NotAllowed(MOVING)
+
+
 class BridgeTree(app_commands.CommandTree[discord.Client]):
+    async def interaction_check(self, interaction: discord.Interaction[discord.Client]) -> bool:
+        """Every slash command: only in a guild this process works on now."""
+        return not await refused_elsewhere(interaction)
+
     async def on_error(
         self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
     ) -> None:

@@ -36,7 +36,7 @@ from bot.stats.compute import OrderAction as StatsOrderAction
 from bot.stats.compute import compute as compute_stats
 from bot.stats.report import to_csv
 from bot.stats.report import words as stats_words
-from bot.tree import NotAllowed, reply_error
+from bot.tree import NotAllowed, reply_error, require_held
 from bot.triage.hours import BadHours, parse_hours
 from bot.triage.settings_words import triage_words
 
@@ -88,6 +88,7 @@ class ConnectModal(discord.ui.Modal, title="Connect a SellApp store"):
         self.guild_id = guild_id
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        await require_held(interaction)
         perms = interaction.permissions
         if interaction.user.id != self.opener_id or interaction.guild_id != self.guild_id:
             raise NotAllowed("This form belongs to someone else; run /sellapp connect.")

@@ -24,6 +24,7 @@ from bot.inbound.engine import CycleReport, InboundSync
 from bot.links import LinkConfig
 from bot.ops import metrics
 from bot.sellapp.models import Ticket
+from bot.shards.guard import GuardPass
 
 if TYPE_CHECKING:
     from bot.app import BridgeBot
@@ -50,6 +51,7 @@ class Inbound(commands.Cog):
     async def cog_load(self) -> None:
         if self.services.push is not None:
             self.services.push.reader = self.read_hinted
+        self.bot.guard.add_listener(self._claims_changed)
         self._supervisor = asyncio.create_task(self._supervise(), name="inbound-supervisor")
 
     async def cog_unload(self) -> None:
@@ -70,8 +72,19 @@ class Inbound(commands.Cog):
             await orders.ticket_thread_created(guild_id, ticket, thread_id)
 
     def links_changed(self) -> None:
-        """Called by the admin commands: look at the links again now."""
+        """Called by the admin commands: look at the links (and the claims) again now."""
         self._rescan.set()
+        self.bot.guard.wake.set()
+
+    def _claims_changed(self, change: GuardPass) -> None:
+        """Guilds given up or lost stop polling at once; guilds taken start soon."""
+        for guild_id in change.released | change.lost:
+            task = self._loops.pop(guild_id, None)
+            if task is not None:
+                task.cancel()
+                log.info("guild %s: polling stopped (no longer held here)", guild_id)
+        if change.acquired:
+            self._rescan.set()
 
     async def _supervise(self) -> None:
         await self.bot.wait_until_ready()
@@ -88,7 +101,7 @@ class Inbound(commands.Cog):
         wanted = {
             link.guild_id
             for link in await self.services.links.all()
-            if link.runnable and not link.paused
+            if link.runnable and not link.paused and self.bot.guard.works_on(link.guild_id)
         }
         for guild_id in list(self._loops):
             task = self._loops[guild_id]
@@ -109,6 +122,8 @@ class Inbound(commands.Cog):
     async def _guild_loop(self, guild_id: int) -> None:
         wake = self._wake.setdefault(guild_id, asyncio.Event())
         while True:
+            if not self.bot.guard.works_on(guild_id):
+                return  # another process holds it now (the supervisor notices)
             link = await self.services.links.get(guild_id)
             if link is None or not link.runnable or link.paused:
                 return
@@ -148,7 +163,11 @@ class Inbound(commands.Cog):
         return self.services.settings.push_sweep_seconds
 
     async def read_hinted(self, guild_id: int, ticket_id: int) -> None:
-        """A webhook said ``ticket_id`` has news: read it now (``bot.push.hub``)."""
+        """A webhook said ``ticket_id`` has news: read it now (``bot.push.hub``). A guild
+        another process holds is left to it: the hub marked the ticket due, so the
+        holder's next poll reads it."""
+        if not self.bot.guard.works_on(guild_id):
+            return
         link = await self.services.links.get(guild_id)
         if link is None or not link.runnable or link.paused:
             return

@@ -37,9 +37,10 @@ from bot.orders.render import audit_line, disputed_line, order_card, product_car
 from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket
 from bot.sellapp.orders import Order
+from bot.shards.guard import MOVING
 from bot.store.orders import AlreadyInFlight, OrderAction, RecentlyDone
 from bot.store.records import Ticket as TicketRecord
-from bot.tree import NotAllowed, reply_error
+from bot.tree import NotAllowed, refused_elsewhere, reply_error
 from cogs.order_forms import (
     PREFIX,
     AmountModal,
@@ -94,6 +95,8 @@ class Orders(commands.Cog):
         """The link and ticket of the thread the member is in, if they may act on orders."""
         if interaction.guild_id is None:
             raise NotAllowed("Orders can only be handled in a server.")
+        if not await self.bot.guard.ensure(interaction.guild_id):
+            raise NotAllowed(MOVING)  # a form opened before another process took over
         link = await self.services.links.get(interaction.guild_id)
         if link is None or link.api_key is None:
             raise NotAllowed("This server isn't linked to a SellApp store (/sellapp connect).")
@@ -360,8 +363,8 @@ class Orders(commands.Cog):
 
     async def run(self, action: OrderAction) -> OrderAction:
         """Send a claimed action (once in this process at a time), then audit and refresh."""
-        if action.id in self._running:
-            return action
+        if action.id in self._running or not self.bot.guard.works_on(action.guild_id):
+            return action  # running already, or the process holding the guild runs it
         self._running.add(action.id)
         try:
             link = await self.services.links.get(action.guild_id)
@@ -395,14 +398,17 @@ class Orders(commands.Cog):
             self._auditing.discard(action.id)
 
     async def _action_loop(self) -> None:
-        """Actions left in flight (a timeout, a 409, a restart) go again with their own key."""
+        """Actions left in flight (a timeout, a 409, a restart, a process killed) go again
+        with their own key, in the process that holds their guild now."""
         await self.bot.wait_until_ready()
+        works_on = self.bot.guard.works_on
         while True:
             try:
                 for action in await self.services.store.orders.due(now=time.time()):
-                    await self.run(action)
+                    if works_on(action.guild_id):
+                        await self.run(action)
                 for action in await self.services.store.orders.unaudited():
-                    if action.id not in self._running:
+                    if action.id not in self._running and works_on(action.guild_id):
                         await self._audit(action)
                 await self._refresh_cards()
             except asyncio.CancelledError:
@@ -418,6 +424,8 @@ class Orders(commands.Cog):
             unreadable_after=UNREADABLE_REFRESH_SECONDS,
         )
         for card in due:
+            if not self.bot.guard.works_on(card.guild_id):
+                continue
             link = await self.services.links.get(card.guild_id)
             if link is None or link.api_key is None or link.paused:
                 continue
@@ -434,6 +442,8 @@ class Orders(commands.Cog):
         trusted) says the order is disputed, refresh each of its cards not yet showing it
         (the card then shows DISPUTED and the thread is told, once). An order no card
         refers to costs no read. Returns how many cards were marked."""
+        if not self.bot.guard.works_on(guild_id):
+            return 0  # the holder's 5-minute card refresh reads it
         link = await self.services.links.get(guild_id)
         if link is None or link.api_key is None or link.paused:
             return 0
@@ -471,6 +481,8 @@ class Orders(commands.Cog):
         if not custom_id.startswith(PREFIX):
             return
         what, _, arg = custom_id.removeprefix(PREFIX).partition(":")
+        if await refused_elsewhere(interaction):
+            return
         try:
             if what == "resend":
                 await self.resend(interaction)

@@ -14,7 +14,8 @@ Two tasks, started in ``cog_load``, each surviving every failed iteration:
   those before the thread's last known position and all of a thread with none. A thread
   mapped after the catch-up (found again by the poller) is read the same way within
   :data:`UNREAD_CHECK_SECONDS`.
-* **delivery**: settles what a crash left unfinished, then delivers due entries; it
+* **delivery**: delivers due entries of the guilds this process works on (what a crash
+  left unfinished is settled per guild when this process takes its claim); it
   sleeps until the next entry is due or the intake wakes it (an :class:`asyncio.Event`,
   so a reply goes out at once, not on a poll interval).
 """
@@ -39,6 +40,7 @@ from bot.outbound.rules import Attachment, Relay, StaffMessage
 from bot.replies.posts import read_post
 from bot.replies.signature import signature_facts
 from bot.replies.template import fill
+from bot.shards.guard import GuardPass
 from bot.store.records import Ticket
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ class _Changed:
     channel_id: int
     message_id: int
     edited: discord.Message | None
+    guild_id: int = 0
 
 
 class _Wake:
@@ -151,15 +154,20 @@ class Outbound(commands.Cog):
             self._client_for,
             retry_first=self._retry,
             signer=self._signature,
+            works_on=bot.guard.works_on,
         )
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._catch_up_all = True
+        self._catch_up_guilds: set[int] = set()
+        """Guilds this process took since the last catch-up: their threads are read."""
         self._dirty: set[int] = set()
         self._unread_checked = 0.0
 
     async def cog_load(self) -> None:
+        self.bot.guard.add_recovery(self._recover_guild)
+        self.bot.guard.add_listener(self._claims_changed)
         self._tasks = [
             asyncio.create_task(self._deliver_loop(), name="outbound-delivery"),
             asyncio.create_task(self._intake_loop(), name="outbound-intake"),
@@ -175,6 +183,21 @@ class Outbound(commands.Cog):
         # Reactions already under way: let them finish before the store closes.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.engine.flush_feedback(), timeout=FLUSH_SECONDS)
+
+    async def _recover_guild(self, guild_id: int) -> None:
+        """This process just took ``guild_id`` (at start, or from a process that died):
+        settle what a crash left of its replies before any of them is sent."""
+        await self.engine.reconcile_at_start(guild_id)
+
+    def _claims_changed(self, change: GuardPass) -> None:
+        """Guilds taken: read their threads for replies typed meanwhile (a live message
+        of a guild another process held was left to that process, and it may have died
+        before reading it); then deliver what is due."""
+        if change.acquired:
+            self._catch_up_guilds |= change.acquired
+            self._intake.put_nowait(_WAKE)
+            self._wake.set()
+        self._catch_up_guilds -= change.released | change.lost
 
     async def _client_for(self, guild_id: int) -> ReplyTarget | None:
         link = await self.services.links.get(guild_id)
@@ -256,13 +279,15 @@ class Outbound(commands.Cog):
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         if payload.guild_id is not None:
             self._intake.put_nowait(
-                _Changed(payload.channel_id, payload.message_id, payload.message)
+                _Changed(payload.channel_id, payload.message_id, payload.message, payload.guild_id)
             )
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
-            self._intake.put_nowait(_Changed(payload.channel_id, payload.message_id, None))
+            self._intake.put_nowait(
+                _Changed(payload.channel_id, payload.message_id, None, payload.guild_id)
+            )
 
     # --- intake ---
 
@@ -273,12 +298,19 @@ class Outbound(commands.Cog):
         self._catch_up_all = True
         self._intake.put_nowait(_WAKE)
 
+    @commands.Cog.listener()
+    async def on_shard_ready(self, shard_id: int) -> None:
+        # One shard's new session (after the first ready: discord.py sends on_ready
+        # once for all shards): its guilds may have missed messages too.
+        self._catch_up_all = True
+        self._intake.put_nowait(_WAKE)
+
     async def _intake_loop(self) -> None:
         await self.bot.wait_until_ready()
         members = _Members()
         while True:
             await self._settle_missed(members)
-            retry = self._catch_up_all or bool(self._dirty)
+            retry = self._catch_up_all or bool(self._dirty) or bool(self._catch_up_guilds)
             try:
                 event = await asyncio.wait_for(
                     self._intake.get(), timeout=self._retry if retry else UNREAD_CHECK_SECONDS
@@ -305,10 +337,18 @@ class Outbound(commands.Cog):
         before handling the next event, so nothing typed is skipped."""
         if self._catch_up_all:
             try:
+                self._catch_up_guilds.clear()  # all of them, now
                 await self._catch_up()
                 self._catch_up_all = False
             except Exception:
                 log.exception("outbound: catch-up failed; retrying")
+        if self._catch_up_guilds:
+            taken = frozenset(self._catch_up_guilds)
+            try:
+                await self._catch_up(only=taken)
+                self._catch_up_guilds -= taken
+            except Exception:
+                log.exception("outbound: catch-up of the guilds just taken failed; retrying")
         now = time.monotonic()
         if not self._catch_up_all and now - self._unread_checked >= UNREAD_CHECK_SECONDS:
             self._unread_checked = now
@@ -319,8 +359,8 @@ class Outbound(commands.Cog):
         for thread_id in list(self._dirty):
             ticket = await self.services.store.tickets.by_thread(thread_id)
             link = await self.services.links.get(ticket.guild_id) if ticket else None
-            if ticket is None or link is None:
-                self._dirty.discard(thread_id)
+            if ticket is None or link is None or not self.bot.guard.works_on(ticket.guild_id):
+                self._dirty.discard(thread_id)  # gone, or the holder's catch-up reads it
                 continue
             try:
                 await self._catch_up_thread(ticket, thread_id, link, members)
@@ -332,6 +372,8 @@ class Outbound(commands.Cog):
         """A thread mapped after the catch-up may hold replies typed while the bot was
         down: read it whole now, not at the next new gateway session."""
         for ticket in await self.services.store.tickets.threads_without_position():
+            if not self.bot.guard.works_on(ticket.guild_id):
+                continue
             link = await self.services.links.get(ticket.guild_id)
             if ticket.thread_id is None or link is None or not link.runnable:
                 continue
@@ -349,6 +391,8 @@ class Outbound(commands.Cog):
         if mapped is None:
             return
         ticket, link = mapped
+        if not self.bot.guard.works_on(ticket.guild_id):
+            return  # another process holds the guild: its catch-up reads the thread
         await self._accept(message, ticket, link, members, from_history=False)
 
     async def _accept(
@@ -373,16 +417,21 @@ class Outbound(commands.Cog):
             self._wake.set()
 
     async def _changed(self, event: _Changed, members: _Members) -> None:
+        if event.guild_id and not self.bot.guard.works_on(event.guild_id):
+            return  # another process's reply (its own gateway session warns)
         edited = None
         if event.edited is not None:
             edited = staff_message(event.edited, await members.of(event.edited))
         await self.engine.changed(event.channel_id, event.message_id, edited)
 
-    async def _catch_up(self) -> None:
-        """Messages typed in open mapped threads while the bot was down."""
+    async def _catch_up(self, *, only: frozenset[int] | None = None) -> None:
+        """Messages typed in open mapped threads while the bot was down (or while another
+        process held the guild), in the guilds this process works on (``only``: those)."""
         members = _Members()
         for link in await self.services.links.all():
-            if not link.runnable:
+            if not link.runnable or not self.bot.guard.works_on(link.guild_id):
+                continue
+            if only is not None and link.guild_id not in only:
                 continue
             for ticket in await self.services.store.tickets.all(link.guild_id):
                 if ticket.thread_id is None or not ticket.is_open:
@@ -442,14 +491,9 @@ class Outbound(commands.Cog):
     # --- delivery ---
 
     async def _deliver_loop(self) -> None:
+        # What a crash left unfinished is settled per guild as this process takes each
+        # guild's claim (_recover_guild), before the engine delivers any of its entries.
         await self.bot.wait_until_ready()
-        while True:
-            try:
-                await self.engine.reconcile_at_start()
-                break
-            except Exception:
-                log.exception("outbound: settling unfinished replies failed; retrying")
-                await asyncio.sleep(self._retry)
         while True:
             self._wake.clear()
             try:

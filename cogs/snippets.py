@@ -29,7 +29,7 @@ from bot.sellapp.client import SellAppClient
 from bot.sellapp.models import Ticket
 from bot.sellapp.orders import Order
 from bot.store.records import Ticket as TicketRecord
-from bot.tree import NotAllowed, reply_error
+from bot.tree import NotAllowed, reply_error, require_held
 from cogs.tickets import is_staff
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class SnippetForm(discord.ui.Modal):
             self.text.default = body
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        await require_held(interaction)
         if interaction.user.id != self.opener:
             raise NotAllowed("This form belongs to someone else; run /snippet again.")
         await self.cog.staff(interaction)
@@ -95,6 +96,7 @@ class SendView(discord.ui.View):
         self.send.disabled = blocked
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        await require_held(interaction)
         if interaction.user.id != self.opener:
             raise NotAllowed("This preview belongs to someone else; run /reply yourself.")
         return True

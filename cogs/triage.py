@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 import discord
 from discord.ext import commands
 
+from bot.tree import refused_elsewhere
 from bot.triage.claims import claim_words
 from bot.triage.discord_edge import CLAIM_PREFIX, TriageThreads
 from bot.triage.engine import TriageEngine
@@ -101,13 +102,15 @@ class Triage(commands.Cog):
             return [
                 link.guild_id
                 for link in await self.services.links.all()
-                if link.runnable and not link.paused
+                if link.runnable and not link.paused and self.bot.guard.works_on(link.guild_id)
             ]
         except Exception:
             log.exception("triage: could not read the links; retrying")
             return []
 
     async def claim_clicked(self, interaction: discord.Interaction[Any], ticket_id: int) -> None:
+        if await refused_elsewhere(interaction):
+            return
         guild_id = interaction.guild_id
         link = await self.services.links.get(guild_id) if guild_id is not None else None
         if link is None or not is_staff(interaction, link):

@@ -172,7 +172,7 @@ async def simulated(tmp_path: Path, *, with_secret_key: bool = True) -> AsyncIte
                 bot = EdgeBot(services)
                 # check_errors is ours (see Sim.unanswered): a refusal the tree answered is
                 # an error to SimCord too.
-                env = simcord.Env(bot, check_errors=False)
+                env = simcord.Env(bot, check_errors=False, shard_count=1)
                 await env.start()
                 try:
                     guild = env.create_guild("Support")

@@ -93,6 +93,10 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "mysql://bridge:pw@db/bridge", "postgresql://"),
         ("DATABASE_URL", "postgresql://bridge:pw@db:notaport/bridge", "PostgreSQL URL"),
         ("DATABASE_URL", "./data/bridge.sqlite3", "or blank for SQLite"),
+        ("SHARD_COUNT", "0", "at least 1"),
+        ("SHARD_COUNT", "two", "number of shards"),
+        ("SHARD_IDS", "0;1", "e.g. 0,1"),
+        ("SHARD_IDS", "-1", "e.g. 0,1"),
     ],
 )
 def test_bad_value_is_one_line_naming_it(
@@ -175,3 +179,40 @@ def test_env_example_lists_every_setting_with_a_comment() -> None:
 def test_env_example_itself_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(ROOT / ".env.example")
     assert settings.discord_token is None
+
+
+def test_shards_default_to_discords_recommendation_and_every_shard() -> None:
+    settings = load_settings(None)
+    assert settings.shard_count is None
+    assert settings.shard_ids is None
+
+
+def test_shard_ids_are_read_with_their_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARD_COUNT", "4")
+    monkeypatch.setenv("SHARD_IDS", " 3, 1 ")
+    settings = load_settings(None)
+    assert settings.shard_count == 4
+    assert settings.shard_ids == (3, 1)
+    monkeypatch.setenv("SHARD_IDS", "")
+    assert load_settings(None).shard_ids is None
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "says"),
+    [
+        (None, "0,1", "SHARD_IDS needs SHARD_COUNT"),
+        ("2", "0,2", "shard 2 does not exist with SHARD_COUNT=2 (ids go from 0 to 1)"),
+        ("3", "1,0,1", "shard 1 is listed twice"),
+    ],
+)
+def test_shard_ids_that_do_not_fit_get_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str, says: str
+) -> None:
+    if count is not None:
+        monkeypatch.setenv("SHARD_COUNT", count)
+    monkeypatch.setenv("SHARD_IDS", ids)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert says in message

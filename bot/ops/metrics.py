@@ -2,7 +2,8 @@
 
 Counters and histograms are updated where things happen (the SellApp transport, the
 inbound poller, the relay); the gauges that describe stored state (outbox depth, tickets
-tracked) are read from the store when ``/metrics`` is scraped, by :func:`refresh_from_store`.
+tracked) are read from the store when ``/metrics`` is scraped, by :func:`refresh_from_store`,
+over the guilds this process works on (with several processes, each one reports its own).
 
 Labels stay low-cardinality: endpoints are templates (``GET /v1/tickets/{id}``), never
 paths with ids, and no guild or ticket id is ever a label.
@@ -30,6 +31,7 @@ __all__ = [
     "CONTENT_TYPE",
     "REGISTRY",
     "gateway_connected",
+    "guilds_held",
     "observe_sellapp",
     "outbox_entries",
     "poll_duration",
@@ -40,6 +42,9 @@ __all__ = [
     "render",
     "sellapp_request_duration",
     "sellapp_requests",
+    "set_shards",
+    "shard_connected",
+    "shard_count",
     "ticket_problems",
     "tickets_open",
     "tickets_tracked",
@@ -128,6 +133,33 @@ gateway_connected: Final = Gauge(
     "1 while the Discord gateway session is connected (ready or resumed), else 0.",
     registry=REGISTRY,
 )
+
+
+shard_connected: Final = Gauge(
+    f"{PREFIX}_shard_connected",
+    "Per shard this process runs: 1 while its gateway session is connected, else 0.",
+    ["shard"],
+    registry=REGISTRY,
+)
+shard_count: Final = Gauge(
+    f"{PREFIX}_shard_count",
+    "Discord shards of the bot in all (every process together); 0 until known.",
+    registry=REGISTRY,
+)
+guilds_held: Final = Gauge(
+    f"{PREFIX}_guilds_held",
+    "Guilds this process works on now (on its shards, and it holds their claim).",
+    registry=REGISTRY,
+)
+
+
+def set_shards(count: int | None, connected: dict[int, bool], held: int | None) -> None:
+    """The shard gauges: the count, each shard's gateway state, the guilds held."""
+    shard_count.set(count or 0)
+    for shard_id, up in connected.items():
+        shard_connected.labels(shard=str(shard_id)).set(1 if up else 0)
+    if held is not None:
+        guilds_held.set(held)
 
 
 def observe_sellapp(endpoint: str, status: int | str, seconds: float) -> None:

@@ -175,10 +175,14 @@ class OutboundRelay:
         clock: Callable[[], float] = time.time,
         retry_first: float = BACKOFF_MIN,
         signer: Signer | None = None,
+        works_on: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
         """``retry_first``: the first wait of a reply's backoff (``RELAY_RETRY_SECONDS``);
-        ``signer``: the guild's signature for a reply (None: never signed)."""
+        ``signer``: the guild's signature for a reply (None: never signed); ``works_on``:
+        whether this process works on a guild now (:mod:`bot.shards.guard`): entries of
+        other guilds are another process's, and never delivered, settled or waited on."""
         self._signer = signer
+        self._works_on = works_on
         self._store = store
         self._feedback = feedback
         self._clients = clients
@@ -364,16 +368,18 @@ class OutboundRelay:
 
     # --- start ---
 
-    async def reconcile_at_start(self) -> None:
+    async def reconcile_at_start(self, guild_id: int | None = None) -> None:
         """Settle every entry a crash left ``sending``; show feedback a crash left owed.
+        ``guild_id``: only that guild's (run when this process takes the guild's claim:
+        at start, or taking over from a process that died); None: every guild.
 
         Every entry still queued or waiting is marked *look first*: the database may be
         older than SellApp (a backup taken while it was queued, restored after a later
         run delivered it), so it is looked for before it is sent."""
-        marked = await self._store.outbox.look_first_for_unfinished()
+        marked = await self._store.outbox.look_first_for_unfinished(guild_id)
         if marked:
             log.info("outbound: %d unfinished reply(ies) will be looked for before sending", marked)
-        for entry in await self._store.outbox.in_state("sending"):
+        for entry in await self._store.outbox.in_state("sending", guild_id):
             client = await self._clients(entry.guild_id)
             if client is None or not await self._adopt_or_wait(entry, client, why=None):
                 # Not at SellApp (or can't look now): due again at once; a retry of an
@@ -381,7 +387,7 @@ class OutboundRelay:
                 await self._store.outbox.mark_waiting(
                     entry.id, entry.last_error or "not sent yet", next_attempt_at=self._clock()
                 )
-        for entry_id in await self._store.outbox.owed_feedback():
+        for entry_id in await self._store.outbox.owed_feedback(guild_id):
             found = await self._store.outbox.get(entry_id)
             if found is not None and found.state in ("delivered", "refused"):
                 await self._show_final(found)
@@ -400,7 +406,7 @@ class OutboundRelay:
             due = [
                 e
                 for e in await self._store.outbox.next_deliverable(now=self._clock())
-                if e.guild_id not in held
+                if e.guild_id not in held and self._works_on(e.guild_id)
             ]
             if not due:
                 break
@@ -439,6 +445,8 @@ class OutboundRelay:
         attempt looks at SellApp before sending again."""
         stale = self._clock() - STUCK_SENDING
         for entry in await self._store.outbox.in_state("sending"):
+            if not self._works_on(entry.guild_id):
+                continue  # in flight in the process that holds the guild
             if entry.sent_at is not None and entry.sent_at < stale:
                 log.warning(
                     "guild %s: ticket %s: entry %s was left sending; checking it again",
@@ -456,6 +464,8 @@ class OutboundRelay:
         heads: dict[tuple[int, int], OutboxEntry] = {}
         for state in OPEN_OUTBOX_STATES:
             for e in await self._store.outbox.in_state(state):
+                if not self._works_on(e.guild_id):
+                    continue
                 key = (e.guild_id, e.ticket_id)
                 if key not in heads or e.id < heads[key].id:
                     heads[key] = e

@@ -16,6 +16,8 @@ to one class a concern, each the only writer of its tables:
 - ``store.replytools`` (:mod:`bot.store.replytools`): ``snippets``, ``signatures``.
 - ``store.stats`` (:mod:`bot.store.stats`): reads ``tickets``, ``ticket_events`` (kept by
   triggers) and ``outbox`` for ``/sellapp stats``.
+- ``store.claims`` (:mod:`bot.store.claims`): not a table; the guilds this process holds
+  (a lock per guild beside the SQLite file), so two processes never work on one guild.
 - ``store.triage`` (:mod:`bot.store.triage`): ``triage_settings``, ``ticket_triage``,
   ``triage_pings`` (owners, waiting state, pings sent at most once).
 
@@ -44,7 +46,7 @@ from bot.store._db import (
     url_secrets,
 )
 from bot.store._schema import Migration, load_migrations, migrate, schema_version
-from bot.store.claims import GuildClaims, make_claims
+from bot.store.claims import GuildClaims, LocalClaims, make_claims
 from bot.store.links import UNSET, LinkTable
 from bot.store.messages import MessageTable
 from bot.store.orders import OrderTable
@@ -73,8 +75,10 @@ __all__ = [
 class Store:
     """Durable state of the bridge. Open with ``await Store.open(path)``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, claims: GuildClaims | None = None) -> None:
         self._db = db
+        self.claims: GuildClaims = claims if claims is not None else LocalClaims()
+        """Which guilds this process may work on (:mod:`bot.store.claims`)."""
         self.links = LinkTable(db)
         self.tickets = TicketTable(db)
         self.messages = MessageTable(db)
@@ -86,7 +90,6 @@ class Store:
         self.replytools = ReplyToolsTable(db)
         self.stats = StatsTable(db)
         self.triage = TriageTable(db)
-        self._claims: GuildClaims | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Self:
@@ -98,19 +101,11 @@ class Store:
         except BaseException:
             await db.close()
             raise
-        return cls(db)
-
-    @property
-    def claims(self) -> GuildClaims:
-        """The guilds this process may work on (:mod:`bot.store.claims`), made at first use."""
-        if self._claims is None:
-            self._claims = make_claims(self._db)
-        return self._claims
+        return cls(db, make_claims(db))
 
     async def close(self) -> None:
         try:
-            if self._claims is not None:
-                await self._claims.close()
+            await self.claims.close()
         finally:
             await self._db.close()
 

@@ -119,8 +119,9 @@ class OutboxTable:
             await mark_seen(db, channel_id, discord_message_id)
         return _outbox(row) if row else None
 
-    async def look_first_for_unfinished(self) -> int:
-        """Every queued or waiting entry is looked for at SellApp before its next send.
+    async def look_first_for_unfinished(self, guild_id: int | None = None) -> int:
+        """Every queued or waiting entry (of ``guild_id``; None: of every guild) is
+        looked for at SellApp before its next send.
 
         Called at start: the database may be older than SellApp (restored from a backup
         taken while a reply was queued that a later run delivered). Returns how many."""
@@ -128,7 +129,9 @@ class OutboxTable:
             return await changed(
                 db,
                 "UPDATE outbox SET look_first = 1"
-                " WHERE state IN ('queued', 'waiting') AND look_first = 0",
+                " WHERE state IN ('queued', 'waiting') AND look_first = 0"
+                " AND (CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild)",
+                {"guild": guild_id},
             )
 
     async def next_deliverable(
@@ -300,9 +303,14 @@ class OutboxTable:
                 "UPDATE outbox SET feedback_owed = ? WHERE id = ?", (int(owed), entry_id)
             )
 
-    async def owed_feedback(self) -> list[int]:
-        """Ids of the entries whose final reaction is still owed, oldest first."""
-        rows = await self._db.read_all("SELECT id FROM outbox WHERE feedback_owed = 1 ORDER BY id")
+    async def owed_feedback(self, guild_id: int | None = None) -> list[int]:
+        """Ids of the entries (of ``guild_id``; None: of every guild) whose final reaction
+        is still owed, oldest first."""
+        rows = await self._db.read_all(
+            "SELECT id FROM outbox WHERE feedback_owed = 1"
+            " AND (CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild) ORDER BY id",
+            {"guild": guild_id},
+        )
         return [int(r[0]) for r in rows]
 
     async def edit_warned(self, discord_message_id: int) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.config import Settings
+from bot.store import Store
 from tests.fakes.discord import Channel, FakeDiscord, Guild, Member, Perm, Role
 from tests.fakes.sellapp import FakeSellApp
 
@@ -83,11 +84,32 @@ class World:
             "DATABASE_PATH": str(self.tmp / "data" / "bridge.sqlite3"),
             "POLL_INTERVAL_SECONDS": "1",
             **(FAST_TIMERS if self.fast_timers else {}),
-            "SECRET_KEY": "e2e-secret-key-that-is-long-enough-0123456789",
+            "SECRET_KEY": SECRET_KEY,
             "LOG_LEVEL": "INFO",
         }
         env.update(extra)
         return env
+
+
+SECRET_KEY = "e2e-secret-key-that-is-long-enough-0123456789"
+
+
+@dataclass(frozen=True)
+class SharedDatabase:
+    """The one database several bot processes of a test share: ``env`` is what each
+    process is started with (``DATABASE_PATH`` here; a PostgreSQL ``DATABASE_URL`` is the
+    same test with another value), :meth:`open` the test's own view of it."""
+
+    env: dict[str, str]
+    path: Path
+
+    @classmethod
+    def sqlite(cls, tmp: Path) -> SharedDatabase:
+        path = tmp / "data" / "bridge.sqlite3"
+        return cls({"DATABASE_PATH": str(path)}, path)
+
+    async def open(self) -> Store:
+        return await Store.open(self.path)
 
 
 def build_world(discord: FakeDiscord, sellapp: FakeSellApp, tmp: Path) -> World:
@@ -223,10 +245,12 @@ def assert_no_secrets(text: str, *secrets: str) -> None:
 
 __all__ = [
     "DISCORD_TOKEN",
+    "SECRET_KEY",
     "SELLAPP_KEY",
     "STORE",
     "BotProcess",
     "Perm",
+    "SharedDatabase",
     "World",
     "assert_no_secrets",
     "build_world",

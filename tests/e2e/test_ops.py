@@ -90,11 +90,13 @@ async def start_with_health(start_bot: StartBot, **env: str) -> tuple[Any, Healt
 
 async def test_healthz_is_503_while_the_gateway_is_down(world: World, start_bot: StartBot) -> None:
     bot, health = await start_with_health(start_bot)
+    await bot.wait_for_line(r"poll done")  # the process holds the guild and works on it
     body = await health.wait_healthz(200)
     assert body == {
         "ok": True,
         "checks": {"gateway": True, "database": True, "polls": True},
         "reasons": [],
+        "shards": {"count": 1, "ids": [0], "connected": {"0": True}, "guilds_held": 1},
     }
     gateway = world.discord.gateway
     original = gateway._on_frame
@@ -119,6 +121,7 @@ async def test_healthz_is_503_while_the_gateway_is_down(world: World, start_bot:
 async def test_healthz_is_503_when_polls_stall(world: World, start_bot: StartBot) -> None:
     bot, health = await start_with_health(start_bot)
     await health.wait_healthz(200)
+    await bot.wait_for_line(r"poll done")  # polled once: the next polls hang
     world.sellapp.latency(6, path=r"/tickets$", times=None)  # each poll hangs 6 s (limit 3 s)
     body = await health.wait_healthz(503, timeout=15)
     assert body["checks"] == {"gateway": True, "database": True, "polls": False}

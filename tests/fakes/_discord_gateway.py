@@ -1,8 +1,14 @@
 """The fake Discord's gateway: HELLO, heartbeats, IDENTIFY/READY, RESUME and sequenced dispatches.
 
 Package-private: `FakeDiscord` owns one `Gateway`. Dispatches are synchronous for callers: each
-frame is logged on the current session (so RESUME can replay it) and queued to that session's
-socket writer.
+frame is logged on the current session of the shard it belongs to (so RESUME can replay it) and
+queued to that session's socket writer.
+
+Shards, as Discord does them: IDENTIFY's ``shard: [id, count]`` (default ``[0, 1]``) makes a
+session one shard's; each shard has its own current session (several processes may each run
+some). An event of a guild goes to the shard ``(guild_id >> 22) % count``; one without a
+guild, to shard 0. An IDENTIFY the fake refuses (`refuse`: an invalid shard, 4010; too many
+guilds for one shard, 4011) is closed with that code.
 """
 
 from __future__ import annotations
@@ -67,6 +73,20 @@ class _Session:
     seq: int = 0
     log: list[JSON] = field(default_factory=list)
     conn: _Connection | None = None
+    shard_id: int = 0
+    shard_count: int = 1
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    return (guild_id >> 22) % shard_count
+
+
+def guild_of_event(event: str, data: JSON) -> int | None:
+    """The guild an event belongs to (None: none, e.g. a DM), for routing it to its shard."""
+    raw = data.get("guild_id")
+    if raw is None and event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        raw = data.get("id")
+    return int(raw) if raw is not None else None
 
 
 class Gateway:
@@ -74,29 +94,58 @@ class Gateway:
         self,
         *,
         token_ok: Callable[[str], bool],
-        ready_events: Callable[[str, int], list[tuple[str, JSON]]],
+        ready_events: Callable[[str, int, tuple[int, int]], list[tuple[str, JSON]]],
         resume_url: Callable[[], str],
         on_change: Callable[[], None],
+        refuse: Callable[[int, int], tuple[int, bytes] | None] = lambda shard, count: None,
     ) -> None:
         self._token_ok = token_ok
+        self._refuse = refuse
         self._ready_events = ready_events
         self._resume_url = resume_url
         self._on_change = on_change
         self.heartbeat_interval_ms = 41250
         self.sessions: dict[str, _Session] = {}
-        self.current: _Session | None = None
+        self.by_shard: dict[int, _Session] = {}
+        """Each shard's current session (the last one identified or resumed)."""
+        self.identified: list[tuple[int, int]] = []
+        """``[shard_id, shard_count]`` of every IDENTIFY accepted, in order."""
+        self.refused: list[tuple[JSON, int]] = []
+        """``(IDENTIFY's shard field or None, close code)`` of every IDENTIFY refused."""
         self.identify_count = 0
         self.resume_count = 0
         self.heartbeat_count = 0
         self._connections: set[_Connection] = set()
 
     @property
+    def current(self) -> _Session | None:
+        """Shard 0's current session, or the lowest shard's (one shard: the session)."""
+        return self.by_shard[min(self.by_shard)] if self.by_shard else None
+
+    @property
     def connected(self) -> bool:
-        return self.current is not None and self.current.conn is not None
+        """Some session is current and every current session has its socket."""
+        return bool(self.by_shard) and all(s.conn is not None for s in self.by_shard.values())
+
+    def connected_shards(self) -> set[int]:
+        return {i for i, s in self.by_shard.items() if s.conn is not None}
+
+    def session_for(self, guild_id: int | None) -> _Session | None:
+        """The current session that gets ``guild_id``'s events (None: no shard has it)."""
+        for session in self.by_shard.values():
+            if guild_id is None:
+                if session.shard_id == 0:
+                    return session
+            elif shard_of(guild_id, session.shard_count) == session.shard_id:
+                return session
+        return None
 
     def dispatch(self, event: str, data: JSON) -> None:
-        """Send a DISPATCH (op 0) on the current session; kept for replay if its socket is gone."""
-        session = self.current
+        """Send a DISPATCH (op 0) on the session of the event's shard; kept for replay if
+        its socket is gone."""
+        self._send(self.session_for(guild_of_event(event, data)), event, data)
+
+    def _send(self, session: _Session | None, event: str, data: JSON) -> None:
         if session is None:
             return
         session.seq += 1
@@ -105,14 +154,17 @@ class Gateway:
         if session.conn is not None:
             session.conn.send(frame)
 
-    async def drop(self, code: int | None = None) -> None:
-        """Lose the current socket (abort, or close with `code`); the session stays resumable."""
-        session = self.current
-        if session is None or session.conn is None:
-            return
-        conn, session.conn = session.conn, None
-        self._on_change()
-        await conn.close(code)
+    async def drop(self, code: int | None = None, *, shard: int | None = None) -> None:
+        """Lose the current sockets (of ``shard``; None: of every shard): abort, or close
+        with `code`; the sessions stay resumable."""
+        for shard_id, session in list(self.by_shard.items()):
+            if shard is not None and shard_id != shard:
+                continue
+            if session.conn is None:
+                continue
+            conn, session.conn = session.conn, None
+            self._on_change()
+            await conn.close(code)
 
     async def close_all(self) -> None:
         for conn in list(self._connections):
@@ -164,15 +216,29 @@ class Gateway:
         if not self._token_ok(str(data.get("token", ""))):
             await conn.close(4004, b"Authentication failed.")
             return
+        raw = data.get("shard")
+        shard = _shard_field(raw)
+        refusal = (4010, b"Invalid shard.") if shard is None else self._refuse(*shard)
+        if shard is None or refusal is not None:
+            assert refusal is not None
+            self.refused.append((raw, refusal[0]))
+            await conn.close(*refusal)
+            return
+        shard_id, shard_count = shard
         self.identify_count += 1
-        if self.current is not None and self.current.conn is not None:
-            stale, self.current.conn = self.current.conn, None
+        self.identified.append(shard)
+        old = self.by_shard.get(shard_id)
+        if old is not None and old.conn is not None:
+            stale, old.conn = old.conn, None
             await stale.close(4000)
-        session = _Session(id=secrets.token_hex(16), conn=conn)
+        session = _Session(
+            id=secrets.token_hex(16), conn=conn, shard_id=shard_id, shard_count=shard_count
+        )
         self.sessions[session.id] = session
-        self.current = session
-        for event, event_data in self._ready_events(session.id, int(data.get("intents") or 0)):
-            self.dispatch(event, event_data)
+        self.by_shard[shard_id] = session
+        intents = int(data.get("intents") or 0)
+        for event, event_data in self._ready_events(session.id, intents, shard):
+            self._send(session, event, event_data)
 
     async def _resume(self, conn: _Connection, data: JSON) -> None:
         session = self.sessions.get(str(data.get("session_id")))
@@ -183,9 +249,25 @@ class Gateway:
         if session.conn is not None and session.conn is not conn:
             await session.conn.close(4000)
         session.conn = conn
-        self.current = session
+        self.by_shard[session.shard_id] = session
         last_seen = int(data.get("seq") or 0)
         for frame in session.log:
             if frame["s"] > last_seen:
                 conn.send(frame)
-        self.dispatch("RESUMED", {})
+        self._send(session, "RESUMED", {})
+
+
+def _shard_field(raw: Any) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard`` as ``(id, count)``; absent is ``(0, 1)``; None if invalid."""
+    if raw is None:
+        return (0, 1)
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
+    ):
+        return None
+    shard_id, count = raw
+    if count < 1 or not 0 <= shard_id < count:
+        return None
+    return (shard_id, count)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from tests.fakes._discord_gateway import Gateway
+from tests.fakes._discord_gateway import Gateway, shard_of
 from tests.fakes._discord_limits import Fault, RateLimiter
 from tests.fakes._discord_rest import RestApi
 from tests.fakes._discord_state import (
@@ -76,8 +76,15 @@ class FakeDiscord:
         bot_token: str = "fake-bot-token",
         bot_name: str = "Bridge",
         heartbeat_interval_ms: int = 41250,
+        recommended_shards: int = 1,
+        max_guilds_per_shard: int = 2500,
     ) -> None:
         self.ids = Snowflakes()
+        self.recommended_shards = recommended_shards
+        """What ``GET /gateway/bot`` answers as ``shards``."""
+        self.max_guilds_per_shard = max_guilds_per_shard
+        """More guilds than this on one shard: IDENTIFY is closed with 4011 (sharding
+        required), as Discord does past 2,500 guilds a shard."""
         self.bot_token = bot_token
         self.bot = User(self.ids.next(), bot_name, bot=True)
         self.application_id = self.bot.id
@@ -103,6 +110,7 @@ class FakeDiscord:
             ready_events=self._ready_events,
             resume_url=lambda: self.gateway_url,
             on_change=self.changed,
+            refuse=self._refuse_identify,
         )
         self.gateway.heartbeat_interval_ms = heartbeat_interval_ms
         self._rest = RestApi(self)
@@ -159,9 +167,11 @@ class FakeDiscord:
         *,
         everyone_permissions: int = Perm.EVERYONE,
         bot_permissions: int = Perm.BRIDGE,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
-        """A guild with @everyone, an owner member and the bot (with its own managed role)."""
-        guild_id = self.ids.next()
+        """A guild with @everyone, an owner member and the bot (with its own managed role).
+        ``shard=(id, count)``: its id puts it on that shard."""
+        guild_id = self.ids.next() if shard is None else self.ids.next_on_shard(*shard)
         owner = User(self.ids.next(), f"{name.lower().replace(' ', '-')}-owner")
         guild = Guild(id=guild_id, name=name, owner_id=owner.id)
         guild.roles[guild_id] = Role(guild_id, guild_id, "@everyone", everyone_permissions)
@@ -388,22 +398,33 @@ class FakeDiscord:
     def _token_ok(self, token: str) -> bool:
         return token.removeprefix("Bot ") == self.bot_token
 
-    def _ready_events(self, session_id: str, intents: int) -> list[tuple[str, JSON]]:
+    def guilds_on(self, shard_id: int, shard_count: int) -> list[Guild]:
+        """The guilds Discord sends to that shard: ``(guild_id >> 22) % count == id``."""
+        return [g for g in self.guilds.values() if shard_of(g.id, shard_count) == shard_id]
+
+    def _refuse_identify(self, shard_id: int, shard_count: int) -> tuple[int, bytes] | None:
+        if len(self.guilds_on(shard_id, shard_count)) > self.max_guilds_per_shard:
+            return (4011, b"Sharding required.")
+        return None
+
+    def _ready_events(
+        self, session_id: str, intents: int, shard: tuple[int, int] = (0, 1)
+    ) -> list[tuple[str, JSON]]:
+        guilds = self.guilds_on(*shard)
         ready = {
             "v": 10,
             "user": {**self.bot.payload(), "verified": True, "mfa_enabled": False},
             "session_id": session_id,
             "resume_gateway_url": self.gateway_url,
             "session_type": "normal",
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "shard": list(shard),
             "application": {"id": str(self.application_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
             "presences": [],
         }
-        return [("READY", ready)] + [
-            ("GUILD_CREATE", self.guild_create(g)) for g in self.guilds.values()
-        ]
+        return [("READY", ready)] + [("GUILD_CREATE", self.guild_create(g)) for g in guilds]
 
     def guild_create(self, guild: Guild, *, all_members: bool = True) -> JSON:
         """GUILD_CREATE; without the GUILD_MEMBERS intent only the bot's own member is in it."""
@@ -707,9 +728,14 @@ class FakeDiscord:
     def heartbeat_count(self) -> int:
         return self.gateway.heartbeat_count
 
-    async def drop_gateway(self, code: int | None = None) -> None:
-        """Lose the bot's socket (abort it, or close with `code`); the session stays resumable."""
-        await self.gateway.drop(code)
+    async def drop_gateway(self, code: int | None = None, *, shard: int | None = None) -> None:
+        """Lose the bot's socket (of ``shard``; None: every one): abort it, or close with
+        `code`; the session stays resumable."""
+        await self.gateway.drop(code, shard=shard)
+
+    def connected_shards(self) -> set[int]:
+        """The shards whose current session has its socket now."""
+        return self.gateway.connected_shards()
 
     async def end_session(self) -> None:
         """Invalidate the bot's session and drop its socket: its RESUME is refused (op 9),

@@ -422,6 +422,7 @@ async def test_health_checks_gateway_then_stale_polls_then_database(env: Env) ->
             "ok": False,
             "checks": {"gateway": False, "database": True, "polls": True},
             "reasons": ["gateway: not connected to Discord (for 0 s)"],
+            "shards": {"count": None, "ids": [0], "connected": {"0": False}, "guilds_held": None},
         }
         gateway.mark_up()
         clock.now += 29  # within 3 intervals of READY: a fresh start is not stale
@@ -461,3 +462,77 @@ async def test_sellapp_requests_are_observed_by_endpoint_and_status(env: Env) ->
         )
         await client.list_tickets(limit=1)
     assert seen == [("GET /v1/tickets", 503), ("GET /v1/tickets", 200)]
+
+
+class _ShardedBot:
+    """What GatewayWatch reads of an AutoShardedBot, and its listeners."""
+
+    def __init__(self, count: int, ids: list[int] | None) -> None:
+        self.shard_count = count
+        self.shard_ids = ids
+        self.listeners: dict[str, list[Any]] = {}
+
+    def is_closed(self) -> bool:
+        return False
+
+    def add_listener(self, func: Any, name: str) -> None:
+        self.listeners.setdefault(name, []).append(func)
+
+    async def dispatch(self, name: str, *args: Any) -> None:
+        for func in self.listeners.get(f"on_{name}", []):
+            await func(*args)
+
+
+async def test_health_and_metrics_say_which_shards_run_here_and_each_ones_state(
+    env: Env,
+) -> None:
+    from bot.links import Links
+    from bot.ops import metrics
+    from bot.ops.health import GatewayWatch, HealthChecks
+    from bot.ops.logs import SecretRegistry
+    from bot.sellapp.client import make_http_client
+    from bot.shards.guard import GuildGuard
+    from bot.shards.plan import ShardPlan
+
+    clock = Clock()
+    settings = env.settings()
+    store = await Store.open(settings.database_path)
+    async with make_http_client() as http:
+        links = Links(settings, store, http, SecretRegistry(), None)
+        guard = GuildGuard(store.claims, plan=ShardPlan.of(4, [1, 3]))
+        bot = _ShardedBot(4, [1, 3])
+        gateway = GatewayWatch(clock)
+        gateway.attach(bot)  # type: ignore[arg-type]
+        checks = HealthChecks(gateway=gateway, store=store, links=links, clock=clock, guard=guard)
+        await bot.dispatch("shard_connect", 1)
+        await bot.dispatch("ready")
+        clock.now += 7
+        report = await checks.run()
+        assert report.checks["gateway"] is False
+        assert report.reasons == ["gateway: shard 3 not connected to Discord (for 7 s)"]
+        assert report.as_json()["shards"] == {
+            "count": 4,
+            "ids": [1, 3],
+            "connected": {"1": True, "3": False},
+            "guilds_held": 0,
+        }
+        await bot.dispatch("shard_ready", 3)
+        on_one = 1 << 22  # (id >> 22) % 4 == 1: on shard 1, ours
+        await guard.refresh([on_one, 2 << 22])
+        report = await checks.run()
+        assert report.checks["gateway"] is True
+        assert report.as_json()["shards"]["guilds_held"] == 1
+        await checks.refresh_metrics()
+        text = metrics.render().decode()
+        assert 'sellapp_bridge_shard_connected{shard="1"} 1.0' in text
+        assert 'sellapp_bridge_shard_connected{shard="3"} 1.0' in text
+        assert "sellapp_bridge_shard_count 4.0" in text
+        assert "sellapp_bridge_guilds_held 1.0" in text
+        await bot.dispatch("shard_disconnect", 1)
+        clock.now += 2
+        assert (await checks.run()).reasons == [
+            "gateway: shard 1 not connected to Discord (for 2 s)"
+        ]
+        checks.refresh_shard_metrics()
+        assert 'sellapp_bridge_shard_connected{shard="1"} 0.0' in metrics.render().decode()
+    await store.close()

@@ -1021,3 +1021,61 @@ async def test_reply_read_from_history_waits_while_sellapp_cannot_be_read(world:
     await deliver(engine)
     assert world.posts() == 1
     assert world.feedback.on(done) == {"✅"}
+
+
+# --- the engine: only the guilds this process works on (shards, claims) ------------------
+
+OTHER_GUILD = 2002
+
+
+async def test_entries_of_a_guild_another_process_holds_are_never_touched(world: World) -> None:
+    """Process A works on GUILD only: it never sends, settles, unsticks or marks an entry
+    of OTHER_GUILD (in flight in process B), and B, taking OTHER_GUILD over, finishes it."""
+    ours = await world.ticket(thread=1)
+    made = world.fake.add_ticket(STORE, messages=["Other shop's question"])
+    await world.store.tickets.record(
+        OTHER_GUILD, made["id"], status="OPEN", title="t", sellapp_updated_at=None, now=0.0
+    )
+    await world.store.tickets.set_thread(OTHER_GUILD, made["id"], 2, now=0.0)
+    theirs = await world.store.tickets.get(OTHER_GUILD, made["id"])
+    assert theirs is not None
+    engine_b = OutboundRelay(
+        world.store, world.feedback, world.client, clock=world.clock, works_on=lambda g: False
+    )
+    in_flight = says("B is sending this", thread=2, guild_id=OTHER_GUILD)
+    assert await engine_b.accept(in_flight, theirs, link(guild_id=OTHER_GUILD)) == Relay(
+        "B is sending this"
+    )
+    queued = says("B queued this", thread=2, guild_id=OTHER_GUILD)
+    await engine_b.accept(queued, theirs, link(guild_id=OTHER_GUILD))
+    entry = await world.store.outbox.by_discord_message(in_flight.message_id)
+    assert entry is not None and await world.store.outbox.mark_sending(entry.id, now=world.clock())
+
+    engine_a = OutboundRelay(
+        world.store, world.feedback, world.client, clock=world.clock, works_on={GUILD}.__contains__
+    )
+    mine = await relay(world, engine_a, ours, "A's own reply")
+    await engine_a.reconcile_at_start(GUILD)  # A took GUILD's claim
+    world.clock.advance(STUCK_SENDING + 1)  # B's send looks stuck, from A's side
+    assert await deliver(engine_a) is None  # nothing more of A's to wait for
+    assert world.store_replies(ours) == ["A's own reply"]
+    assert world.feedback.on(mine) == {"✅"}
+    assert world.store_replies(theirs) == []
+    still = await world.store.outbox.by_discord_message(in_flight.message_id)
+    assert still is not None and still.state == "sending"  # A left B's send alone
+    behind = await world.store.outbox.by_discord_message(queued.message_id)
+    assert behind is not None and behind.state == "queued" and not behind.look_first
+
+    # B was killed; the process that takes OTHER_GUILD now settles and finishes its replies.
+    engine_next = OutboundRelay(
+        world.store,
+        world.feedback,
+        world.client,
+        clock=world.clock,
+        works_on={GUILD, OTHER_GUILD}.__contains__,
+    )
+    await engine_next.reconcile_at_start(OTHER_GUILD)
+    await deliver(engine_next)
+    await deliver(engine_next)
+    assert world.store_replies(theirs) == ["B is sending this", "B queued this"]
+    assert world.store_replies(ours) == ["A's own reply"]  # nothing doubled

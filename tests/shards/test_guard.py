@@ -1,0 +1,139 @@
+"""The guild claim engine, with claims shared between two "processes" in memory."""
+
+from __future__ import annotations
+
+from bot.shards.guard import GuildGuard, plan_claims
+from bot.shards.plan import ShardPlan
+from bot.store.claims import GuildClaims
+
+EVEN = 2 << 22  # shard 0 of 2
+EVEN2 = 4 << 22  # shard 0 of 2
+ODD = 3 << 22  # shard 1 of 2
+
+
+class Board:
+    """Who holds which guild: the part of a lock file two processes share."""
+
+    def __init__(self) -> None:
+        self.owner: dict[int, SharedClaims] = {}
+
+
+class SharedClaims(GuildClaims):
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.tries: list[int] = []
+
+    async def try_claim(self, guild_id: int) -> bool:
+        self.tries.append(guild_id)
+        return self.board.owner.setdefault(guild_id, self) is self
+
+    async def release(self, guild_id: int) -> None:
+        if self.board.owner.get(guild_id) is self:
+            del self.board.owner[guild_id]
+
+    def held(self) -> frozenset[int]:
+        return frozenset(g for g, o in self.board.owner.items() if o is self)
+
+    async def close(self) -> None:
+        for guild_id in self.held():
+            await self.release(guild_id)
+
+    def die(self) -> None:
+        """kill -9: the kernel (or the database server) drops every claim."""
+        for guild_id in self.held():
+            del self.board.owner[guild_id]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plan_claims_releases_the_unwanted_and_skips_recent_refusals() -> None:
+    steps = plan_claims(
+        wanted=frozenset({1, 2, 3}),
+        working=frozenset({1, 9}),
+        held=frozenset({1, 9, 8}),
+        refused_until={3: 50.0, 2: 10.0},
+        now=20.0,
+    )
+    assert steps.release == {8, 9}
+    assert steps.attempt == (2,)  # 3 was refused until 50
+
+
+async def test_a_guild_is_worked_on_only_on_our_shards_and_after_its_recovery() -> None:
+    recovered: list[int] = []
+    guard = GuildGuard(SharedClaims(Board()))
+
+    async def recover(guild_id: int) -> None:
+        assert not guard.works_on(guild_id)  # no work before its recovery is done
+        recovered.append(guild_id)
+
+    guard.add_recovery(recover)
+    assert (await guard.refresh([EVEN, ODD])).acquired == frozenset()  # no plan yet
+    assert not guard.works_on(EVEN)
+    guard.set_plan(ShardPlan.of(2, [0]))
+    result = await guard.refresh([EVEN, ODD, EVEN2])
+    assert result.acquired == {EVEN, EVEN2}
+    assert recovered == [EVEN, EVEN2]
+    assert guard.works_on(EVEN) and guard.works_on(EVEN2) and not guard.works_on(ODD)
+    assert guard.held() == {EVEN, EVEN2}
+    assert (await guard.refresh([EVEN, ODD, EVEN2])).acquired == frozenset()
+    assert recovered == [EVEN, EVEN2]  # once per claim taken, not per pass
+
+
+async def test_two_processes_never_work_on_one_guild_and_a_dead_ones_guilds_move() -> None:
+    board, clock = Board(), Clock()
+    old_claims, new_claims = SharedClaims(board), SharedClaims(board)
+    old = GuildGuard(old_claims, plan=ShardPlan.of(1), clock=clock)
+    # The shard moved: a new process runs shard 0 of 2 while the old one (all guilds,
+    # one shard) has not let go yet.
+    new = GuildGuard(new_claims, plan=ShardPlan.of(2, [0]), clock=clock, retry_seconds=3)
+    await old.refresh([EVEN, ODD])
+    result = await new.refresh([EVEN, ODD])
+    assert result.refused == {EVEN} and result.acquired == frozenset()
+    assert old.works_on(EVEN) and not new.works_on(EVEN)
+
+    new_claims.tries.clear()
+    clock.now += 1
+    await new.refresh([EVEN, ODD])
+    assert new_claims.tries == []  # refused lately: waits its retry time
+
+    old_claims.die()
+    assert not old.works_on(EVEN)  # lost claims stop work at once, before any pass
+    clock.now += 3
+    result = await new.refresh([EVEN, ODD])
+    assert result.acquired == {EVEN} and new.works_on(EVEN)
+    assert (await old.refresh([EVEN, ODD])).lost == {EVEN, ODD}
+
+
+async def test_a_guild_no_longer_wanted_is_released_for_the_next_holder() -> None:
+    board = Board()
+    first = GuildGuard(SharedClaims(board), plan=ShardPlan.of(1))
+    second = GuildGuard(SharedClaims(board), plan=ShardPlan.of(1))
+    heard = []
+    first.add_listener(heard.append)
+    await first.refresh([EVEN, ODD])
+    assert heard[-1].acquired == {EVEN, ODD}
+    await first.refresh([ODD])  # EVEN unlinked and gone from this process
+    assert heard[-1].released == {EVEN}
+    assert not first.works_on(EVEN)
+    assert (await second.refresh([EVEN])).acquired == {EVEN}
+
+
+async def test_a_failed_recovery_keeps_the_guild_idle_and_is_tried_again() -> None:
+    guard = GuildGuard(SharedClaims(Board()), plan=ShardPlan.of(1))
+    failures = [RuntimeError("database busy")]
+
+    async def recover(guild_id: int) -> None:
+        if failures:
+            raise failures.pop()
+
+    guard.add_recovery(recover)
+    assert (await guard.refresh([EVEN])).acquired == frozenset()
+    assert not guard.works_on(EVEN)
+    assert (await guard.refresh([EVEN])).acquired == {EVEN}
+    assert guard.works_on(EVEN)
