@@ -97,19 +97,23 @@ SECRET_KEY = "e2e-secret-key-that-is-long-enough-0123456789"
 @dataclass(frozen=True)
 class SharedDatabase:
     """The one database several bot processes of a test share: ``env`` is what each
-    process is started with (``DATABASE_PATH`` here; a PostgreSQL ``DATABASE_URL`` is the
-    same test with another value), :meth:`open` the test's own view of it."""
+    process is started with (``DATABASE_PATH`` for an SQLite file, ``DATABASE_URL`` for
+    PostgreSQL), :meth:`open` the test's own view of it."""
 
     env: dict[str, str]
-    path: Path
+    target: Path | str
 
     @classmethod
     def sqlite(cls, tmp: Path) -> SharedDatabase:
         path = tmp / "data" / "bridge.sqlite3"
         return cls({"DATABASE_PATH": str(path)}, path)
 
+    @classmethod
+    def postgres(cls, url: str) -> SharedDatabase:
+        return cls({"DATABASE_URL": url}, url)
+
     async def open(self) -> Store:
-        return await Store.open(self.path)
+        return await Store.open(self.target)
 
 
 def build_world(discord: FakeDiscord, sellapp: FakeSellApp, tmp: Path) -> World:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from bot.links.sealing import Sealer
 from bot.shards.plan import shard_of
 from tests.e2e.checks import replies_at_sellapp, thread_in_order
@@ -171,10 +173,17 @@ async def test_discords_recommended_count_is_used_when_none_is_set(
     assert await bot.terminate() == 0
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_two_processes_split_the_guilds_and_a_kill_9_mid_burst_loses_nothing(
-    world: World, start_bot: StartBot
+    world: World, start_bot: StartBot, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    db = SharedDatabase.sqlite(world.tmp)
+    """Shards 0 and 1 of 2 in two processes on one database: an SQLite file (kept apart by
+    file locks) or one PostgreSQL database (advisory locks)."""
+    db = (
+        SharedDatabase.postgres(request.getfixturevalue("postgres_url"))
+        if backend == "postgres"
+        else SharedDatabase.sqlite(world.tmp)
+    )
     shops = open_shops(world, [0, 1, 0, 1])
     await link(db, world, shops)
     env = unlinked_env(db, SHARD_COUNT="2")
@@ -187,6 +196,8 @@ async def test_two_processes_split_the_guilds_and_a_kill_9_mid_burst_loses_nothi
     on_1 = {s.guild.id for s in shops} - on_0
     assert polled_guilds(first) == on_0
     assert polled_guilds(second) == on_1
+    kind = "PostgreSQL" if backend == "postgres" else "SQLite"
+    assert any(f"database: {kind} " in line for line in first.lines + second.lines)
 
     # A burst on every shop: customers write at SellApp, staff answer in Discord; the
     # second process is killed in the middle of it, then started again.
