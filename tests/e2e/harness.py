@@ -30,6 +30,8 @@ FAST_TIMERS = {
     "RELAY_RETRY_SECONDS": "0.5",
     # The fake sends every GUILD_CREATE at once: no need to wait discord.py's 2 s.
     "DISCORD_GUILD_READY_SECONDS": "0.3",
+    # An order card SellApp could not read tries again after 1 s (30 s in production).
+    "ORDER_CARD_RETRY_SECONDS": "1",
 }
 """Shorter waits for the tests; benchmarks keep the production defaults."""
 T = TypeVar("T")
