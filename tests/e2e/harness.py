@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.config import Settings
+from tests.e2e import prestart
+from tests.e2e.prestart import PrestartedProcess
 from tests.fakes.discord import Channel, FakeDiscord, Guild, Member, Perm, Role
 from tests.fakes.sellapp import FakeSellApp
 
@@ -109,19 +111,26 @@ class BotProcess:
 
     env: dict[str, str]
     cwd: Path
+    prestarted: bool = False
+    """Fork it from the server in :mod:`tests.e2e.prestart` (imports already done) rather
+    than start a fresh ``python -m bot``; ``E2E_PRESTART=0`` turns that off everywhere."""
     lines: list[str] = field(default_factory=list)
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | PrestartedProcess | None = None
     _reader: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> BotProcess:
         self.cwd.mkdir(parents=True, exist_ok=True)
+        args = ["--env-file", str(self.cwd / "no-such.env")]
+        if self.prestarted and prestart.ENABLED:
+            self.proc = await prestart.spawn(args, env=self.env, cwd=self.cwd)
+            self._reader = asyncio.create_task(self._read())
+            return self
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
-            "--env-file",
-            str(self.cwd / "no-such.env"),
+            *args,
             env=self.env,
             cwd=self.cwd,
             stdin=asyncio.subprocess.DEVNULL,
@@ -216,6 +225,8 @@ class BotProcess:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        if isinstance(self.proc, PrestartedProcess):
+            self.proc.close_pipes()
 
 
 def assert_no_secrets(text: str, *secrets: str) -> None:
