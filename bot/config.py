@@ -53,6 +53,7 @@ _EXPECTS: dict[str, str] = {
     "triage_minute_seconds": "a number of seconds from 0.01 to 60 (for testing only)",
     "triage_check_seconds": "a number of seconds from 0.1 to 600",
     "order_card_retry_seconds": "a number of seconds from 0.1 to 3600 (fractions allowed)",
+    "unread_thread_check_seconds": "a number of seconds from 0.1 to 600 (fractions allowed)",
 }
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     triage_minute_seconds: Annotated[float, Field(ge=0.01, le=60, allow_inf_nan=False)] = 60.0
     # How soon an order card that could not read its order tries again.
     order_card_retry_seconds: Annotated[float, Field(ge=0.1, le=3600, allow_inf_nan=False)] = 30.0
+    # How often threads found again after the catch-up (an empty or restored database)
+    # are read for replies typed while the bot was down.
+    unread_thread_check_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 10.0
 
     @field_validator(
         "discord_token",
