@@ -1,4 +1,5 @@
-"""Run the real bot process (``python -m bot``) against the fakes on loopback.
+"""Run the real bot process (``python -m bot``, or its fork from an interpreter that has
+imported it already: :mod:`tests.e2e.prestart`) against the fakes on loopback.
 
 The fakes live in the test's event loop; the bot is a subprocess with its own
 environment, database and working directory, so nothing of the developer's ``.env``
