@@ -59,6 +59,8 @@ _EXPECTS: dict[str, str] = {
     "triage_check_seconds": "a number of seconds from 0.1 to 600",
     "shard_count": "a whole number of shards, at least 1, or blank for Discord's recommendation",
     "shard_ids": "comma-separated shard ids this process runs, e.g. 0,1, or blank for all",
+    "order_card_retry_seconds": "a number of seconds from 0.1 to 3600 (fractions allowed)",
+    "unread_thread_check_seconds": "a number of seconds from 0.1 to 600 (fractions allowed)",
 }
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -115,6 +117,11 @@ class Settings(BaseSettings):
     # from GET /gateway/bot) and which of them this process runs (None: all of them).
     shard_count: Annotated[int | None, Field(ge=1)] = None
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
+    # How soon an order card that could not read its order tries again.
+    order_card_retry_seconds: Annotated[float, Field(ge=0.1, le=3600, allow_inf_nan=False)] = 30.0
+    # How often threads found again after the catch-up (an empty or restored database)
+    # are read for replies typed while the bot was down.
+    unread_thread_check_seconds: Annotated[float, Field(ge=0.1, le=600, allow_inf_nan=False)] = 10.0
 
     @field_validator(
         "discord_token",

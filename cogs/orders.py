@@ -58,8 +58,6 @@ log = logging.getLogger(__name__)
 LOOP_SECONDS = 5.0
 CARD_REFRESH_SECONDS = 300.0
 """How often an open ticket's card is read again (a status seen at poll: DISPUTED)."""
-UNREADABLE_REFRESH_SECONDS = 30.0
-"""How soon a card that couldn't read its order tries again (it fills in once SellApp answers)."""
 RESEND_AGAIN_AFTER = 30.0
 """A Resend within this long of the last one is the same click twice, not a new request."""
 
@@ -415,13 +413,15 @@ class Orders(commands.Cog):
                 raise
             except Exception:
                 log.exception("order action loop failed; trying again")
-            await asyncio.sleep(LOOP_SECONDS)
+            # A card retry shorter than the loop (ORDER_CARD_RETRY_SECONDS, for the tests)
+            # is kept by looking as often.
+            await asyncio.sleep(min(LOOP_SECONDS, self.services.settings.order_card_retry_seconds))
 
     async def _refresh_cards(self) -> None:
         due = await self.services.store.orders.cards_due(
             now=time.time(),
             readable_after=CARD_REFRESH_SECONDS,
-            unreadable_after=UNREADABLE_REFRESH_SECONDS,
+            unreadable_after=self.services.settings.order_card_retry_seconds,
         )
         for card in due:
             if not self.bot.guard.works_on(card.guild_id):

@@ -13,7 +13,7 @@ Two tasks, started in ``cog_load``, each surviving every failed iteration:
   from_history=True)``). That check covers every message the history scan reads, also
   those before the thread's last known position and all of a thread with none. A thread
   mapped after the catch-up (found again by the poller) is read the same way within
-  :data:`UNREAD_CHECK_SECONDS`.
+  ``UNREAD_THREAD_CHECK_SECONDS`` (10 s).
 * **delivery**: delivers due entries of the guilds this process works on (what a crash
   left unfinished is settled per guild when this process takes its claim); it
   sleeps until the next entry is due or the intake wakes it (an :class:`asyncio.Event`,
@@ -52,9 +52,6 @@ IDLE_SECONDS = 60.0
 """Longest sleep of the delivery task (a safety net; wake-ups normally come first)."""
 FLUSH_SECONDS = 5.0
 OVERLAP = datetime.timedelta(minutes=2)
-UNREAD_CHECK_SECONDS = 10.0
-"""How often to look for mapped threads the catch-up has never read (mapped since: the
-poller found them again on an empty or restored database, or made them new)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +145,9 @@ class Outbound(commands.Cog):
         self.bot = bot
         self.services = bot.services
         self._retry = self.services.settings.relay_retry_seconds
+        # How often to look for mapped threads the catch-up has never read (mapped since:
+        # the poller found them again on an empty or restored database, or made them new).
+        self._unread_every = self.services.settings.unread_thread_check_seconds
         self.engine = OutboundRelay(
             self.services.store,
             DiscordFeedback(bot, bot.pacer),
@@ -313,7 +313,7 @@ class Outbound(commands.Cog):
             retry = self._catch_up_all or bool(self._dirty) or bool(self._catch_up_guilds)
             try:
                 event = await asyncio.wait_for(
-                    self._intake.get(), timeout=self._retry if retry else UNREAD_CHECK_SECONDS
+                    self._intake.get(), timeout=self._retry if retry else self._unread_every
                 )
             except TimeoutError:
                 continue
@@ -350,7 +350,7 @@ class Outbound(commands.Cog):
             except Exception:
                 log.exception("outbound: catch-up of the guilds just taken failed; retrying")
         now = time.monotonic()
-        if not self._catch_up_all and now - self._unread_checked >= UNREAD_CHECK_SECONDS:
+        if not self._catch_up_all and now - self._unread_checked >= self._unread_every:
             self._unread_checked = now
             try:
                 await self._read_unread(members)

@@ -34,11 +34,14 @@ StartBot = Callable[..., Awaitable[BotProcess]]
 
 @pytest.fixture
 async def start_bot(world: World) -> AsyncIterator[StartBot]:
-    """Start the real bot; ``ready=True`` waits for it to log in. All are killed at the end."""
+    """Start the real bot; ``ready=True`` waits for it to log in. All are killed at the end.
+
+    It is forked from an interpreter that has imported it already (tests/e2e/prestart.py);
+    ``fresh=True`` starts a new ``python -m bot`` instead."""
     started: list[BotProcess] = []
 
-    async def start(*, ready: bool = True, **env: str) -> BotProcess:
-        proc = BotProcess(env=world.env(**env), cwd=world.tmp / "cwd")
+    async def start(*, ready: bool = True, fresh: bool = False, **env: str) -> BotProcess:
+        proc = BotProcess(env=world.env(**env), cwd=world.tmp / "cwd", prestarted=not fresh)
         started.append(proc)
         await proc.start()
         if ready:

@@ -1,4 +1,5 @@
-"""Run the real bot process (``python -m bot``) against the fakes on loopback.
+"""Run the real bot process (``python -m bot``, or its fork from an interpreter that has
+imported it already: :mod:`tests.e2e.prestart`) against the fakes on loopback.
 
 The fakes live in the test's event loop; the bot is a subprocess with its own
 environment, database and working directory, so nothing of the developer's ``.env``
@@ -21,6 +22,8 @@ from typing import TypeVar
 
 from bot.config import Settings
 from bot.store import Store
+from tests.e2e import prestart
+from tests.e2e.prestart import PrestartedProcess
 from tests.fakes.discord import Channel, FakeDiscord, Guild, Member, Perm, Role
 from tests.fakes.sellapp import FakeSellApp
 
@@ -31,6 +34,10 @@ FAST_TIMERS = {
     "RELAY_RETRY_SECONDS": "0.5",
     # The fake sends every GUILD_CREATE at once: no need to wait discord.py's 2 s.
     "DISCORD_GUILD_READY_SECONDS": "0.3",
+    # An order card SellApp could not read tries again after 1 s (30 s in production).
+    "ORDER_CARD_RETRY_SECONDS": "1",
+    # Threads found again on an empty or restored database are read within 1 s (10 s).
+    "UNREAD_THREAD_CHECK_SECONDS": "1",
 }
 """Shorter waits for the tests; benchmarks keep the production defaults."""
 T = TypeVar("T")
@@ -133,19 +140,26 @@ class BotProcess:
 
     env: dict[str, str]
     cwd: Path
+    prestarted: bool = False
+    """Fork it from the server in :mod:`tests.e2e.prestart` (imports already done) rather
+    than start a fresh ``python -m bot``; ``E2E_PRESTART=0`` turns that off everywhere."""
     lines: list[str] = field(default_factory=list)
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | PrestartedProcess | None = None
     _reader: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> BotProcess:
         self.cwd.mkdir(parents=True, exist_ok=True)
+        args = ["--env-file", str(self.cwd / "no-such.env")]
+        if self.prestarted and prestart.ENABLED:
+            self.proc = await prestart.spawn(args, env=self.env, cwd=self.cwd)
+            self._reader = asyncio.create_task(self._read())
+            return self
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
-            "--env-file",
-            str(self.cwd / "no-such.env"),
+            *args,
             env=self.env,
             cwd=self.cwd,
             stdin=asyncio.subprocess.DEVNULL,
@@ -240,6 +254,8 @@ class BotProcess:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        if isinstance(self.proc, PrestartedProcess):
+            self.proc.close_pipes()
 
 
 def assert_no_secrets(text: str, *secrets: str) -> None:

@@ -123,7 +123,11 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/gateway", self.gateway.handle)
         self._rest.register(app)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        # No access log (as the fake SellApp): a test that reads the bot's last log line
+        # from the same process (tests/test_runner.py) must not race a request line.
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
