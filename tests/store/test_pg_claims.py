@@ -4,6 +4,7 @@ once when the session that held it ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -161,10 +162,17 @@ class FreezableProxy:
                 await writer.drain()
 
     async def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
+        """Close both ends of every connection and wait for it, so no stream is left for
+        the garbage collector to find after the test's event loop has closed."""
         if self._server is not None:
             self._server.close()
+        for writer in self._writers:
+            writer.close()
+        for writer in self._writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        if self._server is not None:
+            await self._server.wait_closed()
 
 
 async def test_a_silently_dead_network_empties_held_within_the_heartbeat(
