@@ -154,28 +154,59 @@ async def migrate_to(env: dict[str, str], url: str, cwd: Path) -> None:
         raise RuntimeError(f"migrate-to failed ({proc.returncode}):\n{out.decode()[-3000:]}")
 
 
-def idle_since(bots: list[TimedBot], since: float) -> set[int]:
-    """Guilds with an idle poll (nothing new, no thread, nothing posted) after ``since``."""
-    idle = set()
-    for bot in bots:
-        for when, line in bot.stamped:
-            if when >= since:
+@dataclass
+class PollLog:
+    """Every bot's ``poll done`` lines, parsed once as they come (the run checks progress
+    often: scanning every line each time would load the process that also runs the fakes).
+    """
+
+    bots: list[TimedBot]
+    seen: list[int] = field(default_factory=list)  # lines read so far, per bot
+    times: dict[int, list[float]] = field(default_factory=dict)  # guild -> poll arrivals
+    idle: dict[int, float] = field(default_factory=dict)  # guild -> its last idle poll
+    by: dict[int, set[int]] = field(default_factory=dict)  # guild -> indexes of its pollers
+
+    def update(self) -> PollLog:
+        self.seen += [0] * (len(self.bots) - len(self.seen))
+        for index, bot in enumerate(self.bots):
+            new = bot.stamped[self.seen[index] :]
+            self.seen[index] += len(new)
+            for when, line in new:
                 match = POLL_LINE.search(line)
-                if match and match[2] == match[3] == match[4] == "0":
-                    idle.add(int(match[1]))
-    return idle
+                if match is None:
+                    continue
+                guild = int(match[1])
+                self.times.setdefault(guild, []).append(when)
+                self.by.setdefault(guild, set()).add(index)
+                if match[2] == match[3] == match[4] == "0":  # nothing new, no thread, no post
+                    self.idle[guild] = when
+        return self
 
+    def idle_since(self, since: float) -> int:
+        """How many guilds had an idle poll after ``since``."""
+        return sum(1 for when in self.update().idle.values() if when >= since)
 
-def waits_in(bots: list[TimedBot], since: float, until: float, interval: float) -> list[float]:
-    """Every gap that ended in [since, until], and each guild's open gap at ``until``."""
-    ratios = []
-    for bot in bots:
-        for runs in bot.polls().values():
-            times = [t for t, _ in runs if t <= until]
+    def waits(self, since: float, until: float, interval: float) -> list[float]:
+        """Every gap that ended in [since, until], and each guild's open gap at ``until``,
+        as ratios of the interval."""
+        ratios = []
+        for runs in self.update().times.values():
+            times = [t for t in runs if t <= until]
             ratios += [(b - a) / interval for a, b in itertools.pairwise(times) if b >= since]
             if times and until - times[-1] > interval:
                 ratios.append((until - times[-1]) / interval)
-    return ratios
+        return ratios
+
+    def polls_in(self, since: float, until: float) -> int:
+        return sum(1 for runs in self.times.values() for t in runs if since <= t <= until)
+
+    def per_bot(self) -> list[int]:
+        """Guilds polled by each bot."""
+        return [sum(1 for who in self.by.values() if i in who) for i in range(len(self.bots))]
+
+    def doubled(self) -> int:
+        """Guilds polled by more than one bot."""
+        return sum(1 for who in self.by.values() if len(who) > 1)
 
 
 async def run(
@@ -269,12 +300,15 @@ async def measure(
         await bot.wait_ready(timeout=180)
     ready = time.monotonic()
 
-    def polled() -> set[int]:
-        return {g for bot in bots for g in bot.polls()}
-
-    await wait_until(lambda: len(polled()) >= total, first_link_limit, "every guild's first poll")
+    log = PollLog(bots)
     await wait_until(
-        lambda: len(idle_since(bots, ready)) >= total,
+        lambda: len(log.update().times) >= total,
+        first_link_limit,
+        "every guild's first poll",
+        step=0.5,
+    )
+    await wait_until(
+        lambda: log.idle_since(ready) >= total,
         first_link_limit,
         "every guild's first link to finish (an idle poll each)",
         step=0.5,
@@ -289,16 +323,10 @@ async def measure(
     elapsed = until - since
     result.bot_cpu = [(cpu_seconds(p) - b) / elapsed for p, b in zip(pids, cpu_before, strict=True)]
     result.fakes_cpu = (time.process_time() - own_before) / elapsed
-    result.waits = waits_in(bots, since, until, interval) or [seconds / interval]
-    result.polls = sum(
-        1 for bot in bots for runs in bot.polls(since=since).values() for t, _ in runs if t <= until
-    )
-    result.per_process = [len(bot.polls()) for bot in bots]
-    seen: dict[int, int] = {}
-    for bot in bots:
-        for guild in bot.polls():
-            seen[guild] = seen.get(guild, 0) + 1
-    result.doubled = sum(1 for count in seen.values() if count > 1)
+    result.waits = log.waits(since, until, interval) or [seconds / interval]
+    result.polls = log.polls_in(since, until)
+    result.per_process = log.per_bot()
+    result.doubled = log.doubled()
     result.rss_mib = [bot.vm_hwm_kib() / 1024 for bot in bots]
 
 
