@@ -103,14 +103,18 @@ def shards_missing() -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def postgres(root: Path) -> AsyncIterator[Any]:
+async def postgres() -> AsyncIterator[Any]:
+    """A throwaway PostgreSQL server (tests/pg.py) in a folder of its own: traversable, as
+    the server runs as the ``postgres`` user when the bench runs as root."""
     from tests.pg import ThrowawayPostgres  # noqa: PLC0415 (branch pg)
 
-    server = ThrowawayPostgres.start(root)
-    try:
-        yield server
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
+        os.chmod(folder, 0o755)  # noqa: S103 - a scratch parent: the server makes its own
+        server = ThrowawayPostgres.start(Path(folder) / "pg")
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def shard_of(guild_id: int, count: int) -> int:
@@ -254,7 +258,7 @@ async def run(
             env = world.env(POLL_INTERVAL_SECONDS=f"{interval:g}")
             await seed_links(Path(env["DATABASE_PATH"]), env["SECRET_KEY"], seeded)
             if backend == "postgres":
-                server = await stack.enter_async_context(postgres(tmp / "pg"))
+                server = await stack.enter_async_context(postgres())
                 url = server.new_database("bench")
                 await migrate_to(env, url, tmp)
                 env["DATABASE_URL"] = url
