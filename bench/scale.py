@@ -71,6 +71,7 @@ class Result:
     fakes_cpu: float = 0.0  # this process (both fakes), share of one core
     doubled: int = 0  # guilds polled by more than one process
     first_link_s: float = 0.0  # ready -> every guild's idle poll
+    load: float = 0.0  # the machine's 1-minute load average at the window's end
 
     @property
     def ratio_median(self) -> float:
@@ -332,6 +333,7 @@ async def measure(
     result.per_process = log.per_bot()
     result.doubled = log.doubled()
     result.rss_mib = [bot.vm_hwm_kib() / 1024 for bot in bots]
+    result.load = os.getloadavg()[0]
 
 
 CONFIGS = (
@@ -404,6 +406,14 @@ def section(results: list[Result], seconds: float) -> Section:
         "the end counts with its time since its last poll. median / p95 / max over every "
         "guild's waits in the window.",
     ]
+    notes.append(
+        "Load average (1 min) at each window's end, on "
+        f"{os.cpu_count()} cores: "
+        + ", ".join(f"{r.label} {r.load:.1f}" for r in measured)
+        + ". Other work on the machine takes CPU the bot needs: in a run at load 3.5-4.5 "
+        "(2026-12-02, other test suites on the 2 cores) the SQLite figures were p95 1.247, "
+        "max 1.314."
+    )
     notes.append(BEFORE_STAGGER)
     notes += [
         f"{r.label}: {r.doubled} guild(s) polled by more than one process."
