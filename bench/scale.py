@@ -411,8 +411,8 @@ def section(results: list[Result], seconds: float) -> Section:
         f"{os.cpu_count()} cores: "
         + ", ".join(f"{r.label} {r.load:.1f}" for r in measured)
         + ". Other work on the machine takes CPU the bot needs: in a run at load 3.5-4.5 "
-        "(2026-12-02, other test suites on the 2 cores) the SQLite figures were p95 1.247, "
-        "max 1.314."
+        "(2026-12-02, other test suites on the 2 cores; before links opened each key once) "
+        "the SQLite figures were p95 1.247, max 1.314."
     )
     notes.append(BEFORE_STAGGER)
     notes += [
