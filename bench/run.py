@@ -2,7 +2,8 @@
 loopback; prints the figures and writes ``bench/RESULTS.md``.
 
 ``--quick`` runs tiny sizes (a smoke run, well under a minute: its figures mean nothing);
-``--no-write`` leaves RESULTS.md alone.
+``--no-write`` leaves RESULTS.md alone; ``--only 8`` (repeatable) runs those benchmarks
+alone and replaces only their sections (and their rows of the targets) in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from bench import (
     outbound_latency,
     outbound_process,
     push,
+    results,
+    scale,
 )
 from bench.common import Section, Target, median, ms
 from bot.inbound.engine import PARALLEL_TICKETS
@@ -50,6 +53,7 @@ class Sizes:
     memory_runs: int = 2
     memory_cycles: int = 3
     push: dict[str, object] | None = None
+    scale: dict[str, float] | None = None
 
 
 FULL = Sizes()
@@ -81,6 +85,7 @@ QUICK = Sizes(
     memory_runs=1,
     memory_cycles=1,
     push={"active_tickets": 1, "quiet_tickets": 1, "seconds": 2.0, "sizes": (100,)},
+    scale={"guilds": 3, "tickets": 5, "interval": 1.0, "seconds": 2.5},
 )
 
 
@@ -351,6 +356,14 @@ def pushed(sizes: Sizes) -> Section:
     return push.run(**(sizes.push or {}))  # type: ignore[arg-type]
 
 
+def scaled(sizes: Sizes) -> Section:
+    kwargs = sizes.scale or {}
+    return scale.section(scale.run_all(**kwargs), float(kwargs.get("seconds", 120.0)))
+
+
+BENCHMARKS = (idle, inbound, outbound, first, guilds, rss, pushed, scaled)
+
+
 def header(command: str, total: float) -> str:
     return "\n".join(
         [
@@ -375,28 +388,40 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
+    parser.add_argument(
+        "--only",
+        type=int,
+        action="append",
+        choices=range(1, len(BENCHMARKS) + 1),
+        metavar="N",
+        help="run benchmark N only (repeatable); RESULTS.md keeps the others' figures",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    chosen = [BENCHMARKS[n - 1] for n in sorted(set(args.only or []))] or list(BENCHMARKS)
     started = time.monotonic()
-    sections = [
-        timed(lambda b=b: b(sizes)) for b in (idle, inbound, outbound, first, guilds, rss, pushed)
-    ]
+    sections = [timed(lambda b=b: b(sizes)) for b in chosen]
     total = time.monotonic() - started
     command = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])
-    text = header(command, total) + "\n".join(s.markdown() for s in sections)
-    summary = ["## Targets", "", "| benchmark | target | result |", "|---|---|---|"]
-    for s in sections:
-        for t in s.targets:
-            if t.met is not None:
-                summary.append(
-                    f"| {s.title.split(' (')[0]} | {t.text} | {'met' if t.met else 'missed'} |"
-                )
-    text += "\n" + "\n".join(summary) + "\n"
-    print("\n".join(summary))
+    rows = results.target_rows(sections)
+    print(results.targets_table(rows))
     print(f"\ntotal {total:.0f} s")
-    if not args.no_write:
-        RESULTS.write_text(text)
-        print(f"wrote {RESULTS}")
+    if args.no_write:
+        return
+    if args.only and RESULTS.exists():
+        text = results.merge(RESULTS.read_text(), sections, rerun_line(command, total))
+    else:
+        text = header(command, total) + "\n".join(s.markdown() for s in sections)
+        text += "\n" + results.targets_table(rows)
+    RESULTS.write_text(text)
+    print(f"wrote {RESULTS}")
+
+
+def rerun_line(command: str, total: float) -> str:
+    return (
+        f"- re-run alone: `{command}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; "
+        f"took {total / 60:.1f} min"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.errors import BridgeError, SellAppNotFound
 from bot.explain import explain
+from bot.inbound.cadence import first_poll_delays
 from bot.inbound.discord_edge import DiscordThreads
 from bot.inbound.engine import CycleReport, InboundSync
 from bot.links import LinkConfig
@@ -98,11 +99,12 @@ class Inbound(commands.Cog):
             self._rescan.clear()
 
     async def _reconcile_loops(self) -> None:
-        wanted = {
-            link.guild_id
+        intervals = {
+            link.guild_id: link.poll_interval
             for link in await self.services.links.all()
             if link.runnable and not link.paused and self.bot.guard.works_on(link.guild_id)
         }
+        wanted = set(intervals)
         for guild_id in list(self._loops):
             task = self._loops[guild_id]
             if task.done() and not task.cancelled() and task.exception() is not None:
@@ -113,14 +115,19 @@ class Inbound(commands.Cog):
                 task.cancel()
                 del self._loops[guild_id]
                 log.info("guild %s: polling stopped", guild_id)
-        for guild_id in wanted - set(self._loops):
+        starting = {g: intervals[g] for g in wanted - set(self._loops)}
+        for guild_id, delay in first_poll_delays(starting).items():
             self._loops[guild_id] = asyncio.create_task(
-                self._guild_loop(guild_id), name=f"poll-{guild_id}"
+                self._guild_loop(guild_id, delay), name=f"poll-{guild_id}"
             )
             log.info("guild %s: polling started", guild_id)
 
-    async def _guild_loop(self, guild_id: int) -> None:
+    async def _guild_loop(self, guild_id: int, first_delay: float = 0.0) -> None:
         wake = self._wake.setdefault(guild_id, asyncio.Event())
+        if first_delay > 0:  # one of a big batch: spread over an interval (bot.inbound.cadence)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=first_delay)
+            wake.clear()
         while True:
             if not self.bot.guard.works_on(guild_id):
                 return  # another process holds it now (the supervisor notices)

@@ -1,7 +1,9 @@
 """deploy/: the image, the compose file and the systemd unit agree with the settings.
 
 No Docker engine runs here, so the files are read as text: each runs ``python -m bot``,
-keeps the database where the settings say, and runs as a user that is not root.
+keeps the database where the settings say, and runs as a user that is not root. The
+sharded compose file and the systemd template (several processes, issue 18) are checked
+the same way: shards partitioned exactly, one database server, a port each.
 """
 
 from __future__ import annotations
@@ -141,6 +143,241 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     copy.write_text(text)
     result = subprocess.run(
         ["systemd-analyze", "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Unknown key" not in result.stderr and "Unknown lvalue" not in result.stderr
+
+
+# -- several processes: deploy/docker-compose.sharded.yml and deploy/sellapp-bridge@.service --
+
+SHARDED = DEPLOY / "docker-compose.sharded.yml"
+TEMPLATE = DEPLOY / "sellapp-bridge@.service"
+
+PENDING_SETTINGS = {
+    "DATABASE_URL": "branch pg",
+    "SHARD_COUNT": "branch shards",
+    "SHARD_IDS": "branch shards",
+}
+"""Keys the deploy files use whose Settings fields are written on other branches of issue 18.
+Once merged they are real fields; ``test_pending_settings_list_is_current`` then fails
+until this list is emptied."""
+
+
+def compose_subset(text: str) -> dict[str, object]:
+    """The compose file as nested dicts and lists, read by indentation.
+
+    No YAML parser is among the dependencies (PyYAML is not installed), so this reads the
+    small subset the file is written in: ``key: value`` and ``key:`` mappings, ``- item``
+    lists of scalars, ``"quoted"`` scalars, flow lists ``[...]`` left as text, comments. It
+    raises on anything else (anchors, merge keys, flow mappings, multi-line scalars), so the
+    file stays in the subset these tests can check.
+    """
+    root: dict[str, object] = {}
+    stack: list[tuple[int, dict[str, object] | list[object]]] = [(-1, root)]
+    pending: tuple[int, dict[str, object], str] | None = None  # a "key:" awaiting its block
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        body = line.strip()
+        if pending is not None:
+            p_indent, parent, key = pending
+            if indent <= p_indent:
+                parent[key] = None  # "key:" alone, as a named volume is declared
+            else:
+                block: dict[str, object] | list[object] = [] if body.startswith("- ") else {}
+                parent[key] = block
+                stack.append((p_indent, block))
+            pending = None
+        while stack[-1][0] >= indent:
+            stack.pop()
+        container = stack[-1][1]
+        if body.startswith("- "):
+            if not isinstance(container, list):
+                raise ValueError(f"line {number}: a list item outside a list")
+            container.append(_scalar(body[2:], number))
+            continue
+        key, sep, value = body.partition(":")
+        if not sep or key.strip() == "<<" or not isinstance(container, dict):
+            raise ValueError(f"line {number}: expected key: value, got {body!r}")
+        if value.strip():
+            container[key.strip()] = _scalar(value.strip(), number)
+        else:
+            pending = (indent, container, key.strip())
+    if pending is not None:
+        pending[1][pending[2]] = None
+    return root
+
+
+def _scalar(value: str, number: int = 0) -> str:
+    if value[0] in "&*{|>!":  # anchors, aliases, flow mappings, block scalars, tags
+        raise ValueError(f"line {number}: outside the subset: {value!r}")
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def sharded() -> dict[str, dict[str, object]]:
+    services = compose_subset(SHARDED.read_text())["services"]
+    assert isinstance(services, dict)
+    return services  # type: ignore[return-value]
+
+
+def bridges() -> dict[str, dict[str, str]]:
+    """Each bridge service's ``environment``."""
+    found = {}
+    for name, service in sharded().items():
+        if name != "postgres":
+            env = service["environment"]
+            assert isinstance(env, dict), name
+            found[name] = env
+    return found
+
+
+def shard_list(value: str) -> list[int]:
+    return [int(part) for part in value.split(",")]
+
+
+def settings_fields() -> set[str]:
+    from bot.config import Settings
+
+    return {name.upper() for name in Settings.model_fields}
+
+
+def test_compose_subset_reader_refuses_what_it_cannot_read() -> None:
+    """The reader behind the sharded compose checks fails loudly, not quietly."""
+    assert compose_subset("a:\n  b: 'x'\n  c:\n    - 1\nv:\n  d:\n") == {
+        "a": {"b": "x", "c": ["1"]},
+        "v": {"d": None},
+    }
+    for text in ("x: &anchor\n  a: 1\n", "x:\n  <<: *anchor\n", "x: {a: 1}\n", "x: |\n  a\n"):
+        with pytest.raises(ValueError):
+            compose_subset(text)
+
+
+def test_sharded_compose_has_postgres_with_a_volume_and_a_healthcheck() -> None:
+    """Read as text (no Docker engine here): the official image, data on a named volume."""
+    postgres = sharded()["postgres"]
+    assert re.fullmatch(r"postgres:\d+(\.\d+)?", str(postgres["image"]))
+    volumes = postgres["volumes"]
+    assert isinstance(volumes, list)
+    (volume,) = volumes
+    name, _, target = str(volume).partition(":")
+    assert target == "/var/lib/postgresql/data"
+    top = compose_subset(SHARDED.read_text())["volumes"]
+    assert isinstance(top, dict) and name in top
+    check = postgres["healthcheck"]
+    assert isinstance(check, dict) and "pg_isready" in str(check["test"])
+    env = postgres["environment"]
+    assert isinstance(env, dict)
+    assert env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")  # never in the file
+
+
+def test_sharded_compose_shards_partition_the_shard_count() -> None:
+    """Every bridge has the same SHARD_COUNT, and their SHARD_IDS cover 0..SHARD_COUNT-1
+    exactly once (no shard run twice, none left out)."""
+    services = bridges()
+    assert len(services) >= 2
+    counts = {env["SHARD_COUNT"] for env in services.values()}
+    assert len(counts) == 1, counts
+    count = int(counts.pop())
+    ran = [shard for env in services.values() for shard in shard_list(env["SHARD_IDS"])]
+    assert sorted(ran) == list(range(count)), ran
+
+
+def test_sharded_compose_bridges_share_postgres_and_own_their_ports() -> None:
+    """All bridges on the postgres service (started once it is healthy), each its own
+    health port published on loopback, the same image, settings from .env."""
+    ports = []
+    for name, service in sharded().items():
+        if name == "postgres":
+            continue
+        env = service["environment"]
+        assert isinstance(env, dict)
+        url = env["DATABASE_URL"]
+        assert re.fullmatch(
+            r"postgresql://bridge:\$\{POSTGRES_PASSWORD\}@postgres:5432/bridge", url
+        )
+        assert service["depends_on"] == {"postgres": {"condition": "service_healthy"}}, name
+        assert service["env_file"] == "../.env"
+        assert service["image"] == "sellapp-discord-bridge:latest"
+        assert service["restart"] == "unless-stopped"
+        port = env["HEALTH_PORT"]
+        assert service["ports"] == [f"127.0.0.1:{port}:{port}"], name
+        ports.append(port)
+    assert len(set(ports)) == len(ports), ports
+
+
+def test_sharded_compose_and_template_use_only_known_settings() -> None:
+    """Every key the bridges get is a Settings field (read from bot.config, so a renamed
+    field fails here), or one of PENDING_SETTINGS not merged yet; and the values are
+    accepted by the settings as they are."""
+    fields = settings_fields()
+    used = {key for env in bridges().values() for key in env}
+    used |= set(template_environment())
+    assert used - fields <= set(PENDING_SETTINGS), used - fields - set(PENDING_SETTINGS)
+    for env in bridges().values():
+        values = {k.lower(): v.replace("${POSTGRES_PASSWORD}", "pw") for k, v in env.items()}
+        load_settings(None, **values)
+
+
+def test_pending_settings_list_is_current() -> None:
+    """Fails once branches pg and shards are merged: then empty PENDING_SETTINGS above."""
+    landed = set(PENDING_SETTINGS) & settings_fields()
+    assert not landed, f"now Settings fields: drop {sorted(landed)} from PENDING_SETTINGS"
+
+
+def template() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(TEMPLATE.read_text())
+    return parser
+
+
+def template_environment() -> dict[str, str]:
+    env = {}
+    for line in TEMPLATE.read_text().splitlines():
+        if line.startswith("Environment="):
+            key, _, value = line.removeprefix("Environment=").partition("=")
+            env[key] = value
+    return env
+
+
+def test_template_takes_shard_ids_from_the_instance_name() -> None:
+    """sellapp-bridge@0 runs SHARD_IDS=0; %I is the unescaped name, so
+    sellapp-bridge@0\\x2c1 (systemd-escape 0,1) runs SHARD_IDS=0,1."""
+    assert template_environment()["SHARD_IDS"] == "%I"
+    service = template()["Service"]
+    # Its own port file per instance; settings shared with the single unit.
+    assert service["EnvironmentFile"] == "/etc/sellapp-bridge/shard-%I.env"
+    assert "HEALTH_PORT" not in template_environment()
+    assert shlex.split(service["ExecStart"])[-2:] == ["--env-file", "/etc/sellapp-bridge/env"]
+
+
+def test_template_is_the_single_unit_hardened_the_same_way() -> None:
+    """Same user, sandbox, restarts and start command as deploy/sellapp-bridge.service;
+    only the description, SHARD_IDS and the per-instance port differ."""
+    single, many = unit()["Service"], template()["Service"]
+    differs = {"Environment", "EnvironmentFile"}
+    assert {k: v for k, v in single.items() if k not in differs} == {
+        k: v for k, v in many.items() if k not in differs
+    }
+    assert unit_environment().items() - {("HEALTH_PORT", "8080")} <= template_environment().items()
+    assert dict(unit()["Install"]) == dict(template()["Install"])
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_template_instance_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    text = TEMPLATE.read_text().replace("/opt/sellapp-bridge/.venv/bin/python", sys.executable)
+    for name in (TEMPLATE.name, "sellapp-bridge@0.service"):
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "sellapp-bridge@0.service")],
         capture_output=True,
         text=True,
         timeout=30,

@@ -73,6 +73,8 @@ class Links:
         self._secrets = secrets
         self._sealer = sealer
         self._clients: dict[tuple[str, str | None, str], SellAppClient] = {}
+        self._opened: dict[str, SecretStr] = {}
+        """sealed key -> the key: opened once, not on every poll (Fernet + HMAC each time)."""
 
     @property
     def sealer(self) -> Sealer | None:
@@ -119,11 +121,14 @@ class Links:
     def _open(self, sealed: str) -> tuple[SecretStr | None, str | None]:
         if self._sealer is None:
             return None, "the host has no SECRET_KEY set, so the stored key can't be opened"
-        try:
-            key = self._sealer.open(sealed)
-        except SealError as exc:
-            return None, str(exc)
-        self._secrets.add(key.get_secret_value())
+        key = self._opened.get(sealed)
+        if key is None:
+            try:
+                key = self._sealer.open(sealed)
+            except SealError as exc:
+                return None, str(exc)
+            self._secrets.add(key.get_secret_value())
+            self._opened[sealed] = key
         return key, None
 
     async def get(self, guild_id: int) -> LinkConfig | None:

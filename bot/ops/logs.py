@@ -29,14 +29,20 @@ class SecretRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._known: frozenset[str] = frozenset()
 
     def add(self, *values: str | None) -> None:
+        # Called for every key on every poll: nothing new (the rule) costs a set lookup,
+        # not a sort of every secret (1,000 guilds: 1,000 keys).
+        if all(not v or len(v) < 8 or v in self._known for v in values):
+            return
         with self._lock:
             found = set(self._secrets)
             # Very short values would redact ordinary words; real secrets are long.
             found.update(v for v in values if v and len(v) >= 8)
             # Longest first, so a secret containing another is replaced whole.
             self._secrets = tuple(sorted(found, key=len, reverse=True))
+            self._known = frozenset(found)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
