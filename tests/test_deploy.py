@@ -157,15 +157,6 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 SHARDED = DEPLOY / "docker-compose.sharded.yml"
 TEMPLATE = DEPLOY / "sellapp-bridge@.service"
 
-PENDING_SETTINGS = {
-    "DATABASE_URL": "branch pg",
-    "SHARD_COUNT": "branch shards",
-    "SHARD_IDS": "branch shards",
-}
-"""Keys the deploy files use whose Settings fields are written on other branches of issue 18.
-Once merged they are real fields; ``test_pending_settings_list_is_current`` then fails
-until this list is emptied."""
-
 
 def compose_subset(text: str) -> dict[str, object]:
     """The compose file as nested dicts and lists, read by indentation.
@@ -315,21 +306,15 @@ def test_sharded_compose_bridges_share_postgres_and_own_their_ports() -> None:
 
 def test_sharded_compose_and_template_use_only_known_settings() -> None:
     """Every key the bridges get is a Settings field (read from bot.config, so a renamed
-    field fails here), or one of PENDING_SETTINGS not merged yet; and the values are
+    field fails here); and the values are
     accepted by the settings as they are."""
     fields = settings_fields()
     used = {key for env in bridges().values() for key in env}
     used |= set(template_environment())
-    assert used - fields <= set(PENDING_SETTINGS), used - fields - set(PENDING_SETTINGS)
+    assert used <= fields, used - fields
     for env in bridges().values():
         values = {k.lower(): v.replace("${POSTGRES_PASSWORD}", "pw") for k, v in env.items()}
         load_settings(None, **values)
-
-
-def test_pending_settings_list_is_current() -> None:
-    """Fails once branches pg and shards are merged: then empty PENDING_SETTINGS above."""
-    landed = set(PENDING_SETTINGS) & settings_fields()
-    assert not landed, f"now Settings fields: drop {sorted(landed)} from PENDING_SETTINGS"
 
 
 def template() -> configparser.ConfigParser:
