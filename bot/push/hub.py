@@ -51,6 +51,7 @@ from bot.push.engine import (
     webhook_url,
 )
 from bot.store import Store
+from bot.store.records import PushChannel
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ RETRY_SECONDS = 600.0
 """After SellApp refused a registration, how long before trying again."""
 CHANNEL_NAME = "sellapp-discord-bridge"
 MAX_DEFERRED = 1_000
+RELOAD_SECONDS = 1.0
+"""An unknown token re-reads the tokens from the store at most this often: another
+process on the same database may have handed it out (issue 18), but random tokens must
+not turn into one store read each."""
 """Tickets a guild's over-budget hints may queue; past that, they are left to polling."""
 
 Reader = Callable[[int, int], Awaitable[None]]
@@ -109,6 +114,8 @@ class PushHub:
         self._clock = clock
         self._coalescer = coalescer or Coalescer()
         self._guild_by_token: dict[str, int] = {}
+        self._loaded_at = float("-inf")
+        self._read_at: dict[int, float] = {}
         self._ensured: dict[int, str] = {}
         self._failed_at: dict[int, float] = {}
         self._live: set[int] = set()
@@ -125,18 +132,58 @@ class PushHub:
 
     async def load(self) -> None:
         """Learn the tokens already handed out (a restart keeps every guild's URL)."""
-        sealer = self._links.sealer
+        self._loaded_at = time.monotonic()
         for row in await self._store.push.all():
-            self._secrets.add(row.token)
-            self._guild_by_token[token_digest(row.token)] = row.guild_id
-            if row.secret_sealed is not None and sealer is not None:
-                try:
-                    secret = sealer.open(row.secret_sealed).get_secret_value()
-                except SealError:
-                    log.warning("guild %s: the stored webhook secret can't be opened", row.guild_id)
-                    continue
-                self._secrets.add(secret)
-                self._signing[row.guild_id] = secret
+            self._learn(row)
+
+    def _learn(self, row: PushChannel) -> None:
+        """Take ``row`` as the guild's truth: its token and its signing secret."""
+        self._secrets.add(row.token)
+        self._guild_by_token[token_digest(row.token)] = row.guild_id
+        if row.secret_sealed is None:
+            self._signing.pop(row.guild_id, None)
+            return
+        sealer = self._links.sealer
+        if sealer is None:
+            return
+        try:
+            secret = sealer.open(row.secret_sealed).get_secret_value()
+        except SealError:
+            log.warning("guild %s: the stored webhook secret can't be opened", row.guild_id)
+            return
+        self._secrets.add(secret)
+        self._signing[row.guild_id] = secret
+
+    async def _current(self, token: str) -> int | None:
+        """The guild ``token`` belongs to now, as the store says.
+
+        Several processes can share one database and one ``PUBLIC_URL`` (behind a proxy):
+        another process may have handed the token out, changed the guild's signing secret
+        or forgotten the channel since this one read it. So a known token's row is read
+        again and an unknown token re-reads them all, each at most once per
+        :data:`RELOAD_SECONDS` (a flood of deliveries, or of random tokens, costs one read
+        a second): a secret set by another process is checked within that second."""
+        digest = token_digest(token)
+        guild_id = self._guild_by_token.get(digest)
+        now = time.monotonic()
+        if guild_id is None:
+            if now - self._loaded_at < RELOAD_SECONDS:
+                return None
+            await self.load()
+            return self._guild_by_token.get(digest)
+        if now - self._read_at.get(guild_id, float("-inf")) < RELOAD_SECONDS:
+            return guild_id
+        self._read_at[guild_id] = now
+        row = await self._store.push.get(guild_id)
+        if row is None or token_digest(row.token) != digest:
+            self._guild_by_token.pop(digest, None)
+            if row is None:
+                self._signing.pop(guild_id, None)
+            else:
+                self._learn(row)
+            return None
+        self._learn(row)
+        return guild_id
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -269,15 +316,15 @@ class PushHub:
             return secret.get_secret_value() if secret is not None else None
         return None
 
-    def knows(self, token: str) -> bool:
-        known = token_digest(token) in self._guild_by_token
+    async def knows(self, token: str) -> bool:
+        known = await self._current(token) is not None
         if not known:
             metrics.push_hints.labels(outcome="rejected").inc()
         return known
 
     async def accept(self, token: str, body: bytes, signature: str | None) -> Answer:
         """One delivery. Answers without any SellApp or Discord request."""
-        guild_id = self._guild_by_token.get(token_digest(token))
+        guild_id = await self._current(token)
         if guild_id is None:
             return Answer(404, "no such webhook")
         verdict = check_delivery(body, secret=self._secret_for(guild_id), signature=signature)

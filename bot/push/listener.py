@@ -33,7 +33,7 @@ class WebhookListener(AppServer):
 
     async def _deliver(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        if not self._hub.knows(token):
+        if not await self._hub.knows(token):
             return web.json_response({"message": "no such webhook"}, status=404)
         if (request.content_length or 0) > MAX_BODY:
             return _too_large()

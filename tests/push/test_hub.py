@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +14,9 @@ import pytest
 
 from bot.config import load_settings
 from bot.links import Links
+from bot.links.sealing import Sealer
 from bot.ops.logs import SecretRegistry
+from bot.push import hub as hub_module
 from bot.push.engine import Coalescer
 from bot.push.hub import PushHub
 from bot.store import Store
@@ -88,7 +92,7 @@ async def test_a_wrong_token_is_refused_and_reads_nothing(
     hub: tuple[PushHub, Reader, Store],
 ) -> None:
     push, reader, _ = hub
-    assert not push.knows("not-the-token")
+    assert not await push.knows("not-the-token")
     assert (await push.accept("not-the-token", hint(1), None)).status == 404
     await asyncio.sleep(0.1)
     assert reader.reads == []
@@ -182,3 +186,62 @@ async def test_a_refused_order_delivery_reads_nothing(
     assert (await push.accept("not-the-token", dispute(9001), None)).status == 404
     await asyncio.sleep(0.1)
     assert orders.reads == [] and reader.reads == []
+
+
+# --- several processes on one database (issue 18) ---------------------------------------
+
+
+@pytest.fixture
+async def two_hubs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[PushHub, PushHub, Store]]:
+    """Two bridge processes' hubs on one database, behind one PUBLIC_URL: either may get
+    a guild's delivery, whichever process registered it."""
+    monkeypatch.setattr(hub_module, "RELOAD_SECONDS", 0.0)
+    settings = load_settings(None, public_url="https://bridge.example.com")
+    sealer = Sealer("a host secret of more than thirty-two characters")
+    async with await Store.open(tmp_path / "s.sqlite3") as store, httpx.AsyncClient() as http:
+        hubs = []
+        for _ in range(2):
+            secrets = SecretRegistry()
+            hub = PushHub(settings, store, Links(settings, store, http, secrets, sealer), secrets)
+            await hub.load()
+            hub.reader = Reader()
+            hubs.append(hub)
+        yield hubs[0], hubs[1], store
+        for hub in hubs:
+            await hub.stop()
+
+
+async def test_a_token_another_process_handed_out_is_accepted(
+    two_hubs: tuple[PushHub, PushHub, Store],
+) -> None:
+    here, _, store = two_hubs
+    await store.push.ensure_token(GUILD, TOKEN, now=0)  # the other process registered it
+    assert await here.knows(TOKEN)
+    assert (await here.accept(TOKEN, hint(1), None)).status == 202
+
+
+async def test_a_signing_secret_set_by_another_process_is_checked_at_once(
+    two_hubs: tuple[PushHub, PushHub, Store],
+) -> None:
+    here, there, store = two_hubs
+    await store.push.ensure_token(GUILD, TOKEN, now=0)
+    assert (await here.accept(TOKEN, hint(1), None)).status == 202  # unsigned, no secret yet
+    await there.set_signing_secret(GUILD, "whsec-set-over-there")
+    refused = await here.accept(TOKEN, hint(2), None)
+    assert refused.status == 401, refused
+    body = hint(3)
+    signature = hmac.new(b"whsec-set-over-there", body, hashlib.sha256).hexdigest()
+    assert (await here.accept(TOKEN, body, signature)).status == 202
+
+
+async def test_a_channel_another_process_forgot_is_refused(
+    two_hubs: tuple[PushHub, PushHub, Store],
+) -> None:
+    here, there, store = two_hubs
+    await store.push.ensure_token(GUILD, TOKEN, now=0)
+    assert await here.knows(TOKEN)
+    assert await there.unregister(None, GUILD) is None
+    assert not await here.knows(TOKEN)
+    assert (await here.accept(TOKEN, hint(1), None)).status == 404
