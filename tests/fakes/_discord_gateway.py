@@ -75,6 +75,8 @@ class _Session:
     conn: _Connection | None = None
     shard_id: int = 0
     shard_count: int = 1
+    identified: int = 0
+    """The IDENTIFY's number (1, 2, ...): higher is newer."""
 
 
 def shard_of(guild_id: int, shard_count: int) -> int:
@@ -106,7 +108,10 @@ class Gateway:
         self._on_change = on_change
         self.heartbeat_interval_ms = 41250
         self.sessions: dict[str, _Session] = {}
-        self.by_shard: dict[int, _Session] = {}
+        self.by_shard: dict[tuple[int, int], _Session] = {}
+        """The current session of each ``(shard_id, shard_count)``. Sessions of different
+        shard counts coexist (a host moving to a new count runs both for a while): each
+        gets the events of its own guilds, so a guild's events may reach two sessions."""
         """Each shard's current session (the last one identified or resumed)."""
         self.identified: list[tuple[int, int]] = []
         """``[shard_id, shard_count]`` of every IDENTIFY accepted, in order."""
@@ -128,22 +133,33 @@ class Gateway:
         return bool(self.by_shard) and all(s.conn is not None for s in self.by_shard.values())
 
     def connected_shards(self) -> set[int]:
-        return {i for i, s in self.by_shard.items() if s.conn is not None}
+        return {i for (i, _), s in self.by_shard.items() if s.conn is not None}
+
+    def sessions_for(self, guild_id: int | None) -> list[_Session]:
+        """The current sessions that get ``guild_id``'s events (None: shard 0's), newest
+        first: one per shard count in use."""
+        found = [
+            session
+            for session in self.by_shard.values()
+            if (
+                session.shard_id == 0
+                if guild_id is None
+                else shard_of(guild_id, session.shard_count) == session.shard_id
+            )
+        ]
+        return sorted(found, key=lambda session: -session.identified)
 
     def session_for(self, guild_id: int | None) -> _Session | None:
-        """The current session that gets ``guild_id``'s events (None: no shard has it)."""
-        for session in self.by_shard.values():
-            if guild_id is None:
-                if session.shard_id == 0:
-                    return session
-            elif shard_of(guild_id, session.shard_count) == session.shard_id:
-                return session
-        return None
+        """The newest current session that gets ``guild_id``'s events."""
+        found = self.sessions_for(guild_id)
+        return found[0] if found else None
 
     def dispatch(self, event: str, data: JSON) -> None:
-        """Send a DISPATCH (op 0) on the session of the event's shard; kept for replay if
-        its socket is gone."""
-        self._send(self.session_for(guild_of_event(event, data)), event, data)
+        """Send a DISPATCH (op 0) on every session of the event's guild (an interaction:
+        on one, the newest); kept for replay if its socket is gone."""
+        sessions = self.sessions_for(guild_of_event(event, data))
+        for session in sessions[:1] if event == "INTERACTION_CREATE" else sessions:
+            self._send(session, event, data)
 
     def _send(self, session: _Session | None, event: str, data: JSON) -> None:
         if session is None:
@@ -157,7 +173,7 @@ class Gateway:
     async def drop(self, code: int | None = None, *, shard: int | None = None) -> None:
         """Lose the current sockets (of ``shard``; None: of every shard): abort, or close
         with `code`; the sessions stay resumable."""
-        for shard_id, session in list(self.by_shard.items()):
+        for (shard_id, _), session in list(self.by_shard.items()):
             if shard is not None and shard_id != shard:
                 continue
             if session.conn is None:
@@ -227,15 +243,19 @@ class Gateway:
         shard_id, shard_count = shard
         self.identify_count += 1
         self.identified.append(shard)
-        old = self.by_shard.get(shard_id)
+        old = self.by_shard.get((shard_id, shard_count))
         if old is not None and old.conn is not None:
             stale, old.conn = old.conn, None
             await stale.close(4000)
         session = _Session(
-            id=secrets.token_hex(16), conn=conn, shard_id=shard_id, shard_count=shard_count
+            id=secrets.token_hex(16),
+            conn=conn,
+            shard_id=shard_id,
+            shard_count=shard_count,
+            identified=self.identify_count,
         )
         self.sessions[session.id] = session
-        self.by_shard[shard_id] = session
+        self.by_shard[shard_id, shard_count] = session
         intents = int(data.get("intents") or 0)
         for event, event_data in self._ready_events(session.id, intents, shard):
             self._send(session, event, event_data)
@@ -249,7 +269,7 @@ class Gateway:
         if session.conn is not None and session.conn is not conn:
             await session.conn.close(4000)
         session.conn = conn
-        self.by_shard[session.shard_id] = session
+        self.by_shard[session.shard_id, session.shard_count] = session
         last_seen = int(data.get("seq") or 0)
         for frame in session.log:
             if frame["s"] > last_seen:

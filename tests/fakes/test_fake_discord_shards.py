@@ -147,3 +147,21 @@ async def test_too_many_guilds_unsharded_is_closed_with_4011(fake: FakeDiscord) 
     assert await _identify(fake, [0, 1]) == 4011
     assert await _identify(fake, [0, 2]) is None  # two of them: allowed
     assert fake.gateway.refused == [(None, 4011), ([0, 1], 4011)]
+
+
+async def test_sessions_of_two_shard_counts_both_get_a_guilds_messages(
+    fake: FakeDiscord,
+) -> None:
+    """A host moving from one shard to two runs both for a while: Discord sends a guild's
+    events to the session of its shard in each count, so the process that does not hold
+    the guild sees them too (and must leave them alone)."""
+    _, odd, _ = guilds_on_both(fake)
+    channel = fake.add_text_channel(odd, "tickets")
+    author = fake.add_member(odd, "agent")
+    async with running(fake, 1, [0]) as old, running(fake, 2, [1]) as new:
+        assert sorted(fake.gateway.identified) == [(0, 1), (1, 2)]
+        to_old = asyncio.ensure_future(old.wait_for("message", timeout=5))
+        to_new = asyncio.ensure_future(new.wait_for("message", timeout=5))
+        fake.member_says(channel.id, author, "seen by both counts")
+        assert (await to_old).content == "seen by both counts"
+        assert (await to_new).content == "seen by both counts"
