@@ -21,6 +21,9 @@ of :func:`bot.explain.explain`.
     │                                link's problem)
     ├── InputRefused                 what a member typed or asked can't be used (the pure
     │                                command rules: bot.links.connect)
+    ├── GuildNotHeld                 this process does not work on the guild now (another
+    │                                process holds it, or its claim was lost): nothing was
+    │                                done (bot.shards.guard, before each side effect)
     ├── SellAppError                 talking to SellApp went wrong; carries endpoint, status,
     │   │                            request_id (raised only by bot.sellapp.client)
     │   ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
@@ -85,6 +88,15 @@ class InputRefused(BridgeError):
 
     Raised by the pure command rules (e.g. :func:`bot.links.connect.read_form`) before
     anything is changed."""
+
+
+class GuildNotHeld(BridgeError):
+    """This process does not work on the guild now (another process holds it, or its claim
+    was just lost); the step was not started, so nothing was done."""
+
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(f"guild {guild_id} is not worked on by this process now")
+        self.guild_id = guild_id
 
 
 class SellAppError(BridgeError):
