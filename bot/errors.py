@@ -94,8 +94,10 @@ class GuildNotHeld(BridgeError):
     """This process does not work on the guild now (another process holds it, or its claim
     was just lost); the step was not started, so nothing was done."""
 
+    MESSAGE = "This server is moving between bridge processes; try again in a few seconds."
+
     def __init__(self, guild_id: int) -> None:
-        super().__init__(f"guild {guild_id} is not worked on by this process now")
+        super().__init__(self.MESSAGE)
         self.guild_id = guild_id
 
 

@@ -81,7 +81,7 @@ STEP_SECONDS: Final = 10.0
 its last :meth:`GuildGuard.check`: well under the 15 s between a lost claim being
 noticed here and the database server handing it to another process (module docstring)."""
 
-MOVING: Final = "This server is moving between bridge processes; try again in a few seconds."
+MOVING: Final = GuildNotHeld.MESSAGE
 """The ephemeral answer to a command or button of a guild this process does not work on."""
 
 Recover = Callable[[int], Awaitable[None]]
