@@ -21,6 +21,9 @@ of :func:`bot.explain.explain`.
     │                                link's problem)
     ├── InputRefused                 what a member typed or asked can't be used (the pure
     │                                command rules: bot.links.connect)
+    ├── GuildNotHeld                 this process does not work on the guild now (another
+    │                                process holds it, or its claim was lost): nothing was
+    │                                done (bot.shards.guard, before each side effect)
     ├── SellAppError                 talking to SellApp went wrong; carries endpoint, status,
     │   │                            request_id (raised only by bot.sellapp.client)
     │   ├── SellAppAuthError         401/403: the key is wrong, revoked or lacks access
@@ -85,6 +88,17 @@ class InputRefused(BridgeError):
 
     Raised by the pure command rules (e.g. :func:`bot.links.connect.read_form`) before
     anything is changed."""
+
+
+class GuildNotHeld(BridgeError):
+    """This process does not work on the guild now (another process holds it, or its claim
+    was just lost); the step was not started, so nothing was done."""
+
+    MESSAGE = "This server is moving between bridge processes; try again in a few seconds."
+
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(self.MESSAGE)
+        self.guild_id = guild_id
 
 
 class SellAppError(BridgeError):

@@ -2,7 +2,10 @@
 
 Each guild polls in its own task, so a slow or failing store never holds up another
 guild. A loop survives every failed cycle (recorded in ``poll_state`` for
-``/sellapp status``, counted by a metric) and keeps its progress in SQLite. A failure
+``/sellapp status``, counted by a metric) and keeps its progress in SQLite. Each cycle
+(and each one-ticket or hinted sync) is one step of the guild guard's
+(:meth:`bot.shards.guard.GuildGuard.working`); a guild whose claim is lost has its poll
+task cancelled first thing in the guard's next pass. A failure
 that repeats is logged once, when it starts or its words change, and once more when
 polling works again; not on every poll.
 """
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
-from bot.errors import BridgeError, SellAppNotFound
+from bot.errors import BridgeError, GuildNotHeld, SellAppNotFound
 from bot.explain import explain
 from bot.inbound.cadence import first_poll_delays
 from bot.inbound.discord_edge import DiscordThreads
@@ -41,7 +44,10 @@ class Inbound(commands.Cog):
         self.bot = bot
         self.services = bot.services
         self.engine = InboundSync(
-            self.services.store, DiscordThreads(bot, bot.pacer), on_new_thread=self._new_thread
+            self.services.store,
+            DiscordThreads(bot, bot.pacer),
+            on_new_thread=self._new_thread,
+            works_on=bot.guard.works_on,
         )
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
@@ -153,7 +159,7 @@ class Inbound(commands.Cog):
         """One ticket now, under the guild's lock so it never races a cycle."""
         assert link.channel_id is not None
         lock = self._locks.setdefault(link.guild_id, asyncio.Lock())
-        async with lock:
+        async with lock, self.bot.guard.working(link.guild_id):
             return await self.engine.sync_ticket(
                 link.guild_id,
                 link.channel_id,
@@ -191,14 +197,17 @@ class Inbound(commands.Cog):
         lock = self._locks.setdefault(guild_id, asyncio.Lock())
         async with lock:
             try:
-                report = await self.engine.sync_hinted(
-                    guild_id,
-                    link.channel_id,
-                    client,
-                    ticket,
-                    interval=link.poll_interval,
-                    sweep=self._sweep(guild_id),
-                )
+                async with self.bot.guard.working(guild_id):
+                    report = await self.engine.sync_hinted(
+                        guild_id,
+                        link.channel_id,
+                        client,
+                        ticket,
+                        interval=link.poll_interval,
+                        sweep=self._sweep(guild_id),
+                    )
+            except GuildNotHeld:
+                return  # lost meanwhile: the ticket stays due for its holder's poll
             except BridgeError as exc:
                 log.warning("guild %s: hinted read failed: %s", guild_id, explain(exc))
                 return
@@ -217,13 +226,19 @@ class Inbound(commands.Cog):
             before = await store.state.get_poll_state(link.guild_id)
             failing = before.last_error if before and before.consecutive_failures else None
             try:
-                report = await self.engine.run_cycle(
-                    link.guild_id,
-                    link.channel_id,
-                    client,
-                    interval=link.poll_interval,
-                    sweep=self._sweep(link.guild_id),
-                )
+                async with self.bot.guard.working(link.guild_id):
+                    report = await self.engine.run_cycle(
+                        link.guild_id,
+                        link.channel_id,
+                        client,
+                        interval=link.poll_interval,
+                        sweep=self._sweep(link.guild_id),
+                    )
+            except GuildNotHeld as exc:
+                # Lost before or during the cycle: nothing recorded for a guild that
+                # another process may hold now; its holder polls it.
+                log.info("guild %s: poll stopped: the guild's claim was lost", link.guild_id)
+                return exc
             except BridgeError as exc:
                 _count_poll("failed", started)
                 words = explain(exc)

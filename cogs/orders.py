@@ -5,6 +5,12 @@ Buttons carry fixed custom ids (``orders:resend``, ``orders:replace``, ``orders:
 from the id alone, so they keep working after a restart. Every button and form checks at
 run time who may act (an orders role, or Manage Server); a refused member gets an
 ephemeral refusal and nothing reaches SellApp. The ``/ticket`` commands call in here.
+
+Each action sent, audit line posted and card posted or edited is one step of the guild
+guard's (:meth:`bot.shards.guard.GuildGuard.working`): none starts in a guild this
+process does not work on, and a guild's claim is not taken back (its recovery) while
+one runs. An action sent twice across processes is one action at SellApp (its
+idempotency key).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.errors import BridgeError
+from bot.errors import BridgeError, GuildNotHeld
 from bot.links import LinkConfig
 from bot.orders.desk import OrderView, read_order, send_action, unreadable_reason
 from bot.orders.engine import (
@@ -140,7 +146,7 @@ class Orders(commands.Cog):
         """Post the card once, or edit it to show the order as SellApp has it now."""
         key = (link.guild_id, ticket_id)
         lock = self._cards.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with lock, self.bot.guard.working(link.guild_id):
             view = await read_order(client, order_id)
             store = self.services.store.orders
             card = await store.card(link.guild_id, ticket_id)
@@ -224,8 +230,9 @@ class Orders(commands.Cog):
     ) -> None:
         try:
             if kind == "product":
-                thread = await self._thread(thread_id)
-                await thread.send(embed=discord.Embed.from_dict(product_card(subject_id)))
+                async with self.bot.guard.working(link.guild_id):
+                    thread = await self._thread(thread_id)
+                    await thread.send(embed=discord.Embed.from_dict(product_card(subject_id)))
                 return
             card = await self.services.store.orders.card(link.guild_id, ticket_id)
             if card is None or card.message_id is None:  # none yet, or a crash mid-post
@@ -369,7 +376,11 @@ class Orders(commands.Cog):
             if link is None or link.api_key is None:
                 return action
             client = self.services.links.client_for(link)
-            final = await send_action(self.services.store.orders, client, action)
+            try:
+                async with self.bot.guard.working(action.guild_id):
+                    final = await send_action(self.services.store.orders, client, action)
+            except GuildNotHeld:
+                return action  # lost meanwhile: the guild's next holder sends it (same key)
             if final.state in ("done", "refused"):
                 await self._audit(final)
                 with contextlib.suppress(BridgeError, discord.HTTPException, NotAllowed):
@@ -386,12 +397,15 @@ class Orders(commands.Cog):
             return
         self._auditing.add(action.id)
         try:
-            latest = await self.services.store.orders.get(action.id)
-            if latest is None or latest.audit_message_id is not None:
-                return
-            thread = await self._thread(latest.thread_id)
-            sent = await thread.send(audit_line(latest))
-            await self.services.store.orders.record_audit(latest.id, sent.id)
+            async with self.bot.guard.working(action.guild_id):
+                latest = await self.services.store.orders.get(action.id)
+                if latest is None or latest.audit_message_id is not None:
+                    return
+                thread = await self._thread(latest.thread_id)
+                sent = await thread.send(audit_line(latest))
+                await self.services.store.orders.record_audit(latest.id, sent.id)
+        except GuildNotHeld:
+            return  # the guild's next holder posts it
         finally:
             self._auditing.discard(action.id)
 
@@ -422,6 +436,7 @@ class Orders(commands.Cog):
             now=time.time(),
             readable_after=CARD_REFRESH_SECONDS,
             unreadable_after=self.services.settings.order_card_retry_seconds,
+            guild_ids=self.bot.guard.held(),  # the limit among ours, not everyone's
         )
         for card in due:
             if not self.bot.guard.works_on(card.guild_id):

@@ -155,6 +155,7 @@ class Outbound(commands.Cog):
             retry_first=self._retry,
             signer=self._signature,
             works_on=bot.guard.works_on,
+            working=bot.guard.working,
         )
         self._intake: asyncio.Queue[_Event] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -193,11 +194,12 @@ class Outbound(commands.Cog):
         """Guilds taken: read their threads for replies typed meanwhile (a live message
         of a guild another process held was left to that process, and it may have died
         before reading it); then deliver what is due."""
+        # Lost and taken again in one pass: still read (the loss first, then the take).
+        self._catch_up_guilds -= change.released | change.lost
         if change.acquired:
             self._catch_up_guilds |= change.acquired
             self._intake.put_nowait(_WAKE)
             self._wake.set()
-        self._catch_up_guilds -= change.released | change.lost
 
     async def _client_for(self, guild_id: int) -> ReplyTarget | None:
         link = await self.services.links.get(guild_id)

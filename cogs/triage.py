@@ -3,7 +3,10 @@ digest (:class:`bot.triage.engine.TriageEngine`), and the ticket's **Claim** but
 
 The button is a dynamic item (custom id ``sellapp:claim:<ticket>``), so it answers on a
 message posted before a restart. The loop starts in ``cog_load``, waits for the bot to
-be ready, and survives every failed pass (logged; progress is in SQLite).
+be ready, and survives every failed pass (logged; progress is in SQLite). Each guild's
+pass is one step of the guild guard's (:meth:`bot.shards.guard.GuildGuard.working`), and
+the pings a run that died left pending are settled each time this process takes a
+guild's claim (:meth:`bot.triage.engine.TriageEngine.recover`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 import discord
 from discord.ext import commands
 
+from bot.errors import GuildNotHeld
 from bot.tree import refused_elsewhere
 from bot.triage.claims import claim_words
 from bot.triage.discord_edge import CLAIM_PREFIX, TriageThreads
@@ -68,11 +72,15 @@ class Triage(commands.Cog):
         self.threads = TriageThreads(bot, bot.pacer)
         settings = self.services.settings
         self.engine = TriageEngine(
-            self.services.store, self.threads, minute_seconds=settings.triage_minute_seconds
+            self.services.store,
+            self.threads,
+            minute_seconds=settings.triage_minute_seconds,
+            works_on=bot.guard.works_on,
         )
         self._task: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
+        self.bot.guard.add_recovery(self.engine.recover)
         self.bot.add_dynamic_items(ClaimButton)
         self._task = asyncio.create_task(self._loop(), name="triage")
 
@@ -88,7 +96,10 @@ class Triage(commands.Cog):
         while True:
             for link in await self._links():
                 try:
-                    await self.engine.run_guild(link)
+                    async with self.bot.guard.working(link):
+                        await self.engine.run_guild(link)
+                except GuildNotHeld:
+                    log.info("guild %s: triage pass stopped: the guild's claim was lost", link)
                 except Exception:
                     log.exception("guild %s: triage pass failed; trying again next pass", link)
             with contextlib.suppress(TimeoutError):

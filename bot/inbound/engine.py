@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from bot.errors import SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
+from bot.errors import GuildNotHeld, SellAppError, SellAppNotFound, ThreadGone, ThreadUnusable
 from bot.inbound.problems import (
     BACKS_OFF,
     LISTING_KINDS,
@@ -293,7 +293,12 @@ class InboundSync:
         clock: Callable[[], float] = time.time,
         parallel: int = PARALLEL_TICKETS,
         on_new_thread: NewThreadHook | None = None,
+        works_on: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
+        """``works_on``: whether this process works on a guild now
+        (:mod:`bot.shards.guard`), asked again right before each thread or post is made:
+        once the guild is lost the cycle stops there (:class:`GuildNotHeld`)."""
+        self._works_on = works_on
         self._store = store
         self._threads = threads
         self._on_new_thread = on_new_thread
@@ -608,12 +613,17 @@ class InboundSync:
                 job.report.status_changes += 1
         return _Outcome(found=bool(messages) or decision.status_changed, held=held)
 
+    def _check(self, guild_id: int) -> None:
+        if not self._works_on(guild_id):
+            raise GuildNotHeld(guild_id)
+
     async def _ensure_thread(self, job: _Job, ticket: Ticket) -> tuple[int, bool]:
         """Find the ticket's thread (created before a crash) or create it; and whether it
         was created now."""
         thread_id = await self._threads.find_thread(job.channel_id, ticket.id)
         created = thread_id is None
         if thread_id is None:
+            self._check(job.guild_id)
             thread_id = await self._threads.create_thread(
                 job.channel_id, thread_name(ticket), ticket_post(ticket)
             )
@@ -710,6 +720,7 @@ class InboundSync:
                 markers.found = await self._threads.recent_markers(thread_id, HISTORY_SCAN)
         else:
             return "skipped"
+        self._check(job.guild_id)
         ids = await self._post_parts(
             thread_id, message, ticket, markers.found or {}, from_discord=from_discord
         )

@@ -77,14 +77,16 @@ for); that message is queued like a typed reply, also when read back from histor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC
 from typing import Protocol
 
-from bot.errors import SellAppError, SellAppProtocolError, SellAppRateLimited
+from bot.errors import GuildNotHeld, SellAppError, SellAppProtocolError, SellAppRateLimited
 from bot.explain import explain
 from bot.ops import metrics
 from bot.outbound.rules import (
@@ -120,6 +122,7 @@ from bot.outbound.rules import (
     waiting_to_show,
 )
 from bot.sellapp.models import Author, Listing, TicketMessage
+from bot.shards.guard import STEP_SECONDS
 from bot.store import Store
 from bot.store.records import OPEN_OUTBOX_STATES, OutboxEntry, Ticket
 from bot.triage.waiting import Waiting, WaitingFor
@@ -160,6 +163,16 @@ Clients = Callable[[int], Awaitable[ReplyTarget | None]]
 Signer = Callable[[StaffMessage, Ticket], Awaitable[str | None]]
 """(a reply, its ticket) -> the filled-in signature to end it with, or None (off)."""
 
+Working = Callable[[int], AbstractAsyncContextManager[None]]
+"""guild id -> a step of work on it (:meth:`bot.shards.guard.GuildGuard.working`): refused
+with :class:`GuildNotHeld` if this process does not work on the guild; while it runs,
+the guild's after-crash recovery does not (it would find the step's entry ``sending``)."""
+
+
+def _any_step(guild_id: int) -> AbstractAsyncContextManager[None]:
+    return contextlib.nullcontext()
+
+
 # --- the engine -------------------------------------------------------------------------
 
 
@@ -176,13 +189,21 @@ class OutboundRelay:
         retry_first: float = BACKOFF_MIN,
         signer: Signer | None = None,
         works_on: Callable[[int], bool] = lambda guild_id: True,
+        working: Working = _any_step,
+        step_seconds: float = STEP_SECONDS,
     ) -> None:
         """``retry_first``: the first wait of a reply's backoff (``RELAY_RETRY_SECONDS``);
         ``signer``: the guild's signature for a reply (None: never signed); ``works_on``:
         whether this process works on a guild now (:mod:`bot.shards.guard`): entries of
-        other guilds are another process's, and never delivered, settled or waited on."""
+        other guilds are another process's, and never delivered, settled or waited on;
+        ``working``: each delivery (mark_sending..POST..mark_delivered) runs as one step
+        of it, and ``works_on`` is asked again right before the POST; ``step_seconds``:
+        how long the POST may take before its outcome counts as unknown (looked for
+        before any resend), so a claim lost meanwhile is not outlived by it."""
         self._signer = signer
         self._works_on = works_on
+        self._working = working
+        self._step_seconds = step_seconds
         self._store = store
         self._feedback = feedback
         self._clients = clients
@@ -482,33 +503,58 @@ class OutboundRelay:
         return min(waits) if waits else None
 
     async def _deliver(self, entry: OutboxEntry, client: ReplyTarget) -> None:
-        async with self._parallel:
-            if not await self._store.outbox.mark_sending(entry.id, now=self._clock()):
-                return
-            # Sent before with an unknown outcome, or maybe sent by a run this database
-            # does not remember (look first): look before sending.
-            looks = entry.attempts > 0 or entry.look_first
-            if looks and await self._adopt_or_wait(entry, client, why=None):
-                return
+        async with self._parallel:  # (a wait: the guild may have been lost meanwhile)
             try:
-                sent = await client.reply(entry.ticket_id, entry.content)
-            except SellAppRateLimited as exc:
-                await self._wait(entry, explain(exc), retry_after=exc.retry_after)
-            except SellAppError as exc:
-                if exc.retryable or exc.status is None or exc.status < 400:
-                    await self._unknown_outcome(entry, client, explain(exc))
-                else:
-                    await self._refuse(entry, explain(exc))
-            except Exception:
-                log.exception(
-                    "guild %s: ticket %s: sending entry %s failed unexpectedly",
+                async with self._working(entry.guild_id):
+                    await self._send(entry, client)
+            except GuildNotHeld:
+                log.info(
+                    "guild %s: ticket %s: entry %s not sent here: the guild's claim was lost",
                     entry.guild_id,
                     entry.ticket_id,
                     entry.id,
                 )
-                await self._unknown_outcome(entry, client, explain(RuntimeError()))
+
+    def _check(self, guild_id: int) -> None:
+        if not self._works_on(guild_id):
+            raise GuildNotHeld(guild_id)
+
+    async def _send(self, entry: OutboxEntry, client: ReplyTarget) -> None:
+        """One delivery: mark_sending, (look,) POST, record the outcome. Stops before the
+        POST if the guild was lost meanwhile: the entry stays ``sending`` and the next
+        holder's recovery settles it (looks at SellApp first)."""
+        self._check(entry.guild_id)
+        if not await self._store.outbox.mark_sending(entry.id, now=self._clock()):
+            return
+        # Sent before with an unknown outcome, or maybe sent by a run this database
+        # does not remember (look first): look before sending.
+        looks = entry.attempts > 0 or entry.look_first
+        if looks and await self._adopt_or_wait(entry, client, why=None):
+            return
+        self._check(entry.guild_id)
+        try:
+            async with asyncio.timeout(self._step_seconds):
+                sent = await client.reply(entry.ticket_id, entry.content)
+        except TimeoutError:
+            why = f"SellApp did not answer within {self._step_seconds:g} s"
+            await self._unknown_outcome(entry, client, why)
+        except SellAppRateLimited as exc:
+            await self._wait(entry, explain(exc), retry_after=exc.retry_after)
+        except SellAppError as exc:
+            if exc.retryable or exc.status is None or exc.status < 400:
+                await self._unknown_outcome(entry, client, explain(exc))
             else:
-                await self._delivered(entry, sent.id)
+                await self._refuse(entry, explain(exc))
+        except Exception:
+            log.exception(
+                "guild %s: ticket %s: sending entry %s failed unexpectedly",
+                entry.guild_id,
+                entry.ticket_id,
+                entry.id,
+            )
+            await self._unknown_outcome(entry, client, explain(RuntimeError()))
+        else:
+            await self._delivered(entry, sent.id)
 
     async def _unknown_outcome(self, entry: OutboxEntry, client: ReplyTarget, why: str) -> None:
         """The POST may or may not have reached SellApp: adopt it, or wait and retry."""

@@ -16,29 +16,72 @@ Every pass (:meth:`GuildGuard.refresh`) decides with :func:`plan_claims` (pure) 
 release and what to try, then does it. A claim refused (another process still holds it)
 is tried again after :data:`RETRY_SECONDS`. Claims lost (``held()`` shrank, e.g. the
 database session that held them ended) stop work at once: :meth:`works_on` reads
-``held()`` on every call, and the ``on_change`` listeners hear of it in the next pass.
+``held()`` on every call, and the listeners hear of the loss first thing in the next
+pass, before anything else in it (inbound cancels the guild's poll task there).
+
+**In-flight work.** Every side-effecting step runs inside ``async with
+guard.working(guild_id)`` (a reply's mark_sending..POST..mark_delivered, an inbound cycle,
+an order action, a triage pass): it refuses to start (:class:`bot.errors.GuildNotHeld`)
+when the guild is not worked on, and the step asks :meth:`GuildGuard.check` again right
+before its side effect. The guard counts these steps per guild. A step already past its
+last check when the claim goes runs to its end: a POST that may have reached SellApp
+must record what became of it. So a guild with steps in flight is neither taken back
+(its recovery would find this process's own reply ``sending`` and send it again) nor
+let go to another process: the claim is kept (or taken again), and the recovery runs
+in the pass after the last of them ended (the guard's loop is woken then).
+
+**Across processes** (PostgreSQL; a file lock on SQLite is lost only when its process
+dies). A claim lost to a silent network is noticed here within the claims heartbeat:
+``SELECT 1`` every 5 s with a 5 s timeout, so 10 s at the most (at once when the
+session ends visibly). The server frees it for another process only after about 25 s
+(TCP keepalives: 10 s idle + 3 probes 5 s apart). A step must therefore end within
+25 - 10 = 15 s of its last check. :data:`STEP_SECONDS` (10 s) bounds the one step that
+can be neither undone nor repeated safely, the reply POST: the SellApp client's timeout
+is 15 s *per phase* (connect, write, read) and a 429 is waited out and retried up to
+3 times (``Retry-After`` capped at 30 s), so the engine's own deadline is what bounds
+it; a POST cut off there has an unknown outcome and is looked for before any resend.
+Order actions carry an idempotency key (a repeat by the next holder is the same action
+at SellApp). Discord posts (inbound messages, triage pings) have no deadline of their
+own (discord.py waits out Discord's 429s): each is recorded before it is posted, and the
+next holder reads the channel (markers, ``find_post``) before posting it again, so a
+duplicate needs a Discord post still in flight 15 s after this process noticed the loss.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from bot.errors import GuildNotHeld
 from bot.shards.plan import ShardPlan
 from bot.store.claims import GuildClaims
 
-__all__ = ["MOVING", "RETRY_SECONDS", "ClaimSteps", "GuardPass", "GuildGuard", "plan_claims"]
+__all__ = [
+    "MOVING",
+    "RETRY_SECONDS",
+    "STEP_SECONDS",
+    "ClaimSteps",
+    "GuardPass",
+    "GuildGuard",
+    "plan_claims",
+]
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS: Final = 3.0
 """How soon a refused claim (another process holds the guild) is tried again."""
 
-MOVING: Final = "This server is moving between bridge processes; try again in a few seconds."
+STEP_SECONDS: Final = 10.0
+"""The longest a side effect that can't be repeated safely (a reply's POST) may run after
+its last :meth:`GuildGuard.check`: well under the 15 s between a lost claim being
+noticed here and the database server handing it to another process (module docstring)."""
+
+MOVING: Final = GuildNotHeld.MESSAGE
 """The ephemeral answer to a command or button of a guild this process does not work on."""
 
 Recover = Callable[[int], Awaitable[None]]
@@ -79,6 +122,8 @@ class GuardPass:
     released: frozenset[int] = frozenset()
     lost: frozenset[int] = frozenset()
     refused: frozenset[int] = frozenset()
+    draining: frozenset[int] = frozenset()
+    """Held, but not worked on until this process's steps still in flight there ended."""
 
     @property
     def changed(self) -> bool:
@@ -89,6 +134,10 @@ class GuardPass:
 class _State:
     working: set[int] = field(default_factory=set)
     refused_until: dict[int, float] = field(default_factory=dict)
+    in_flight: dict[int, int] = field(default_factory=dict)
+    """Guild -> how many of this process's steps run there now (:meth:`GuildGuard.working`)."""
+    draining: set[int] = field(default_factory=set)
+    """Guilds whose recovery (or release) waits for their steps in flight to end."""
 
 
 class GuildGuard:
@@ -146,6 +195,35 @@ class GuildGuard:
             and plan.serves(guild_id)
         )
 
+    def check(self, guild_id: int) -> None:
+        """Raise :class:`GuildNotHeld` unless this process works on ``guild_id`` now: asked
+        right before a side effect, inside :meth:`working`."""
+        if not self.works_on(guild_id):
+            raise GuildNotHeld(guild_id)
+
+    @contextlib.asynccontextmanager
+    async def working(self, guild_id: int) -> AsyncIterator[None]:
+        """A step of work on ``guild_id``: refused (:class:`GuildNotHeld`) unless this
+        process works on it now; while it runs, the guild is neither taken back after a
+        lost claim (its recovery would race the step) nor let go to another process."""
+        self.check(guild_id)
+        state = self._state
+        state.in_flight[guild_id] = state.in_flight.get(guild_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = state.in_flight[guild_id] - 1
+            if left:
+                state.in_flight[guild_id] = left
+            else:
+                del state.in_flight[guild_id]
+                if guild_id in state.draining:
+                    self.wake.set()  # the pass that was waiting for it can run now
+
+    def in_flight(self, guild_id: int) -> int:
+        """How many steps of this process run on ``guild_id`` now."""
+        return self._state.in_flight.get(guild_id, 0)
+
     def held(self) -> frozenset[int]:
         """The guilds this process works on now."""
         plan = self._plan
@@ -176,6 +254,10 @@ class GuildGuard:
                 state.refused_until[guild_id] = now + self._retry
                 return False
             state.refused_until.pop(guild_id, None)
+            if guild_id in state.in_flight:
+                state.draining.add(guild_id)  # the next pass after they end takes it
+                return False
+            state.draining.discard(guild_id)
             if not await self._recovered(guild_id):
                 return False
             state.working.add(guild_id)
@@ -196,8 +278,8 @@ class GuildGuard:
         claim and recover the new ones."""
         async with self._pass_lock:
             result = await self._refresh(frozenset(candidates))
-        if result.changed:
-            self._tell(result)
+        if result.acquired or result.released:  # (the losses were told at once)
+            self._tell(GuardPass(acquired=result.acquired, released=result.released))
         return result
 
     async def _refresh(self, candidates: frozenset[int]) -> GuardPass:
@@ -210,6 +292,8 @@ class GuildGuard:
         for guild_id in lost:
             state.working.discard(guild_id)
             log.warning("guild %s: claim lost; stopped working on it", guild_id)
+        if lost:
+            self._tell(GuardPass(lost=lost))  # before anything else: poll tasks stop now
         now = self._clock()
         steps = plan_claims(
             wanted=frozenset(g for g in candidates if plan.serves(g)),
@@ -218,13 +302,10 @@ class GuildGuard:
             refused_until=state.refused_until,
             now=now,
         )
-        for guild_id in sorted(steps.release):
-            state.working.discard(guild_id)
-            state.refused_until.pop(guild_id, None)
-            await self._claims.release(guild_id)
-            log.info("guild %s: claim released (no longer on this process's shards)", guild_id)
+        released = await self._release(steps.release)
         acquired: set[int] = set()
         refused: set[int] = set()
+        draining: set[int] = set()
         for guild_id in steps.attempt:
             if not await self._claims.try_claim(guild_id):
                 if guild_id not in state.refused_until:
@@ -237,15 +318,47 @@ class GuildGuard:
                 refused.add(guild_id)
                 continue
             state.refused_until.pop(guild_id, None)
+            if guild_id in state.in_flight:
+                # This process's own steps still run there (the claim blipped while a
+                # reply was being sent): recovering now would race them. Kept, not
+                # worked on; the pass after the last one ends recovers it.
+                if guild_id not in state.draining:
+                    log.info("guild %s: claim taken back; waiting for its work in flight", guild_id)
+                state.draining.add(guild_id)
+                draining.add(guild_id)
+                continue
+            state.draining.discard(guild_id)
             if await self._recovered(guild_id):
                 state.working.add(guild_id)
                 acquired.add(guild_id)
         return GuardPass(
             acquired=frozenset(acquired),
-            released=steps.release,
+            released=released,
             lost=lost,
             refused=frozenset(refused),
+            draining=frozenset(draining),
         )
+
+    async def _release(self, release: frozenset[int]) -> frozenset[int]:
+        """Stop working on ``release`` and give their claims up; a guild with steps still
+        in flight keeps its claim until they end (no other process may start on it
+        before). Returns the guilds work stopped on or whose claim was given up now."""
+        state = self._state
+        released: set[int] = set()
+        for guild_id in sorted(release):
+            if guild_id in state.working:
+                state.working.discard(guild_id)
+                released.add(guild_id)
+            state.refused_until.pop(guild_id, None)
+            if guild_id in state.in_flight:
+                state.draining.add(guild_id)
+                continue
+            if guild_id not in state.draining:
+                released.add(guild_id)
+            state.draining.discard(guild_id)
+            await self._claims.release(guild_id)
+            log.info("guild %s: claim released (no longer on this process's shards)", guild_id)
+        return frozenset(released)
 
     async def _recovered(self, guild_id: int) -> bool:
         """Run the guild's recovery steps; False (tried again next pass) if one failed."""

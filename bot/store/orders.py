@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from bot.store._db import Database, Row, changed, one
 
 ActionKind = Literal["resend", "replace", "refund"]
+
+_IDS_PER_QUERY: Final = 500
+"""Guild ids bound in one ``IN (...)``: well within SQLite's and PostgreSQL's limits."""
 ActionState = Literal["proposed", "sending", "done", "refused", "cancelled"]
 
 
@@ -169,20 +173,43 @@ class OrderTable:
         return {int(r[0]): str(r[1]) for r in rows}
 
     async def cards_due(
-        self, *, now: float, readable_after: float, unreadable_after: float, limit: int = 10
+        self,
+        *,
+        now: float,
+        readable_after: float,
+        unreadable_after: float,
+        limit: int = 10,
+        guild_ids: Collection[int] | None = None,
     ) -> list[OrderCard]:
         """Cards of open tickets to read again: an unreadable one (no status yet) after
-        ``unreadable_after`` seconds, the others after ``readable_after``; oldest first."""
-        rows = await self._db.read_all(
+        ``unreadable_after`` seconds, the others after ``readable_after``; oldest first.
+
+        ``guild_ids``: only those guilds' (the ones this process works on; None: every
+        guild). The limit is taken among them, so cards of guilds other processes hold
+        never crowd this process's out."""
+        sql = (
             "SELECT c.* FROM order_cards AS c JOIN tickets AS t"
             " ON t.guild_id = c.guild_id AND t.ticket_id = c.ticket_id"
             " WHERE upper(t.status) != 'CLOSED' AND c.message_id IS NOT NULL"
             " AND c.updated_at <= CASE WHEN c.last_status IS NULL"
             " THEN CAST(? AS DOUBLE PRECISION) ELSE CAST(? AS DOUBLE PRECISION) END"
-            " ORDER BY c.updated_at LIMIT ?",
-            (now - unreadable_after, now - readable_after, limit),
         )
-        return [_card(r) for r in rows]
+        since = (now - unreadable_after, now - readable_after)
+        if guild_ids is None:
+            rows = await self._db.read_all(f"{sql} ORDER BY c.updated_at LIMIT ?", (*since, limit))
+            return [_card(r) for r in rows]
+        wanted = sorted(set(guild_ids))
+        found: list[OrderCard] = []
+        for start in range(0, len(wanted), _IDS_PER_QUERY):  # within every backend's limit
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._db.read_all(
+                f"{sql} AND c.guild_id IN ({marks}) ORDER BY c.updated_at LIMIT ?",
+                (*since, *chunk, limit),
+            )
+            found.extend(_card(r) for r in rows)
+        found.sort(key=lambda card: card.updated_at)
+        return found[:limit]
 
     async def cards_of_order(self, guild_id: int, order_id: str) -> list[OrderCard]:
         rows = await self._db.read_all(

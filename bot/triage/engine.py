@@ -5,7 +5,10 @@ state (the Claim button, the forum tags) and that is recorded, so a restart redo
 what was not shown; (2) each open ticket awaiting staff past its SLA (support minutes)
 gets its reminder; (3) the daily digest goes out once its hour has come. Every ping is a
 ``triage_pings`` row committed before the post: at most once, also across restarts.
-Never imports discord.
+A row left pending (the process died between the row and the post) is settled by
+:meth:`TriageEngine.recover`, run each time this process takes the guild's claim (at
+start, or from a process that was killed): the channel says whether the post went out;
+only if not is it sent. Never imports discord.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.errors import ThreadGone, ThreadUnusable
+from bot.errors import DiscordSideError, GuildNotHeld, ThreadGone, ThreadUnusable
 from bot.inbound.render import Post
 from bot.store import Store
 from bot.store.triage import TriageSettings, reminder_subject
 from bot.triage.digest import digest_due, digest_text
-from bot.triage.posts import as_post, reminder_post, send_once
+from bot.triage.posts import PostTo, as_post, reminder_post, send_once
 from bot.triage.queue import QueueItem
 from bot.triage.reminders import MINUTE_SECONDS, due_levels, target
 from bot.triage.waiting import WaitingFor
 
 log = logging.getLogger(__name__)
+
+HOLDER_CLOCK_AHEAD = 3600.0
+"""At a claim, pending rows up to this far in our future are a dead holder's too (its
+machine's clock may be ahead of ours)."""
 
 
 class TriagePort(Protocol):
@@ -71,30 +78,51 @@ class TriageEngine:
         *,
         clock: Callable[[], float] = time.time,
         minute_seconds: float = MINUTE_SECONDS,
+        works_on: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
+        """``works_on``: whether this process works on a guild now
+        (:mod:`bot.shards.guard`), asked again right before each ping is posted."""
         self._store = store
         self._port = port
         self._clock = clock
         self._minute = minute_seconds
+        self._works_on = works_on
         self._started = clock()
+        self._claimed_at: dict[int, float] = {}
+        """Guild -> when :meth:`recover` ran for it: pending rows from before are a dead
+        run's; later ones may be this process's own, still in flight."""
 
     async def run_guild(self, guild_id: int) -> None:
         settings = await self._store.triage.settings(guild_id)
-        await self.recover(guild_id)
+        # What the claim's recovery could not settle (Discord failed then), or, without
+        # one (a single process in the tests), what an earlier run left.
+        await self._settle(guild_id, before=self._claimed_at.get(guild_id, self._started))
         await self.show_all(guild_id)
         await self.remind(settings)
         await self.digest(settings)
 
     async def recover(self, guild_id: int) -> None:
-        """Pings an earlier run recorded but never confirmed (it died in between): the
-        channel's recent messages say whether the post went out; only if not is it sent.
-        Only rows from before this engine started: this run's own are still in flight."""
-        for pending in await self._store.triage.pending(guild_id, before=self._started):
+        """This process just took ``guild_id``'s claim (the guard runs this only while
+        none of this process's own steps is in flight there): every ping still pending
+        was left by a run that died, this process's earlier one or the killed holder's,
+        however late it recorded it. A Discord failure leaves the rest to the next pass
+        (never blocks the guild's other work)."""
+        now = self._clock()
+        self._claimed_at[guild_id] = now
+        try:
+            await self._settle(guild_id, before=now + HOLDER_CLOCK_AHEAD)
+        except DiscordSideError as exc:
+            log.warning("guild %s: pending pings not settled yet: %s", guild_id, exc)
+
+    async def _settle(self, guild_id: int, *, before: float) -> None:
+        """Pings recorded before ``before`` but never confirmed: the channel's recent
+        messages say whether the post went out; only if not is it sent."""
+        for pending in await self._store.triage.pending(guild_id, before=before):
             ping = pending.ping
             try:
                 found = await self._port.find_post(ping.channel_id, ping.content)
                 if found is None:
-                    found = await self._port.post(ping.channel_id, as_post(ping))
+                    found = await self._post_to(guild_id)(ping.channel_id, as_post(ping))
                     log.info("guild %s: %s ping sent after a restart", guild_id, pending.kind)
             except (ThreadGone, ThreadUnusable) as exc:
                 log.info("guild %s: %s ping given up: %s", guild_id, pending.kind, exc)
@@ -102,6 +130,17 @@ class TriageEngine:
             await self._store.triage.ping_sent(
                 guild_id, pending.kind, pending.subject, found, now=self._clock()
             )
+
+    def _post_to(self, guild_id: int) -> PostTo:
+        """The port's ``post``, refused (:class:`GuildNotHeld`) once the guild is lost:
+        its row stays pending for the next holder's :meth:`recover`."""
+
+        async def post(channel_id: int, post: Post) -> int:
+            if not self._works_on(guild_id):
+                raise GuildNotHeld(guild_id)
+            return await self._port.post(channel_id, post)
+
+        return post
 
     async def show_all(self, guild_id: int) -> None:
         tickets = {t.ticket_id: t for t in await self._store.tickets.all(guild_id)}
@@ -147,7 +186,7 @@ class TriageEngine:
                 try:
                     posted = await send_once(
                         self._store,
-                        self._port.post,
+                        self._post_to(guild_id),
                         guild_id=guild_id,
                         kind="reminder",
                         subject=subject,
@@ -182,7 +221,7 @@ class TriageEngine:
         text = digest_text(await queue_items(self._store, guild_id), reminders_yesterday=reminders)
         await send_once(
             self._store,
-            self._port.post,
+            self._post_to(guild_id),
             guild_id=guild_id,
             kind="digest",
             subject=day,

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.shards.guard import MOVING
+from bot.shards.guard import MOVING, GuardPass
 from bot.store.claims import claims_path
+from cogs.outbound import _Members
 from tests.sim import STORE, Sim, said
 from tests.store.test_file_claims import Holder
 
@@ -67,3 +68,26 @@ async def test_a_button_of_a_server_held_elsewhere_says_it_is_moving(
     assert result.ephemeral
     record = await sim.store.triage.get(sim.guild.id, int(ticket["id"]))
     assert record is None or record.owner_id is None
+
+
+async def test_a_claim_lost_and_taken_back_in_one_pass_still_reads_the_guilds_threads(
+    sim: Sim,
+) -> None:
+    """A reply typed while the claim was away (its live event was left to the holder) is
+    read from the thread when the claim comes back, even when the loss and the take are
+    heard in one pass."""
+    await sim.link()
+    ticket = sim.sellapp.add_ticket(STORE, title="Refund", messages=["Where is my order?"])
+    await sim.agent.slash(sim.lobby, "ticket open", ticket_id=ticket["id"])
+    thread = sim.thread_named(f"#{ticket['id']} · ")
+    outbound = sim.outbound
+    guild = sim.guild.id
+    await outbound._settle_missed(_Members())  # the start's catch-up: the thread was read
+    assert await sim.store.state.get_last_seen_discord_message(thread.id) is not None
+    typed = await sim.agent.send(thread, "Refund sent today.")  # the live event: not handled
+
+    outbound._claims_changed(GuardPass(lost=frozenset({guild}), acquired=frozenset({guild})))
+    await outbound._settle_missed(_Members())
+
+    entry = await sim.store.outbox.by_discord_message(typed.id)
+    assert entry is not None and entry.content == "Refund sent today."

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import ChannelUnusable
+from bot.errors import ChannelUnusable, GuildNotHeld
 from bot.inbound.engine import QUIET_CAP_INTERVALS, CycleReport, InboundSync, next_check
 from bot.inbound.problems import RETRY_CAP_SECONDS, Seen, retry_after, settle
 from bot.inbound.render import EMPTY_MESSAGE, Marker, escape_markdown, split_text
@@ -827,3 +827,21 @@ def test_retries_of_a_failing_step_double_up_to_a_cap() -> None:
     waits = [retry_after(now=0.0, interval=60.0, repeats=n) + 30 for n in range(10)]
     assert waits[:4] == [60.0, 120.0, 240.0, 480.0]
     assert max(waits) == RETRY_CAP_SECONDS
+
+
+async def test_a_cycle_posts_nothing_more_once_the_guild_is_lost(world: World) -> None:
+    """The claim went while the cycle ran (another process may hold the guild now): no
+    thread is made and nothing is posted from here; the next holder posts each message
+    once."""
+    tid = world.ticket(title="Key?", messages=["hello", "are you there?"])
+    held = [False]
+    world.engine = InboundSync(
+        world.store, world.threads, clock=world.clock, works_on=lambda g: held[0]
+    )
+    with pytest.raises(GuildNotHeld):
+        await world.cycle()
+    assert world.threads.threads == {}
+
+    held[0] = True
+    await world.cycle()
+    assert texts(world, tid) == ["hello", "are you there?"]

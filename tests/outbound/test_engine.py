@@ -36,10 +36,13 @@ from bot.outbound.rules import (
     shown_outcome,
 )
 from bot.sellapp.client import RetryPolicy, SellAppClient, make_http_client
+from bot.shards.guard import GuildGuard
+from bot.shards.plan import ShardPlan
 from bot.store import Store
 from bot.store.backup import backup_database
 from bot.store.records import Ticket
 from tests.fakes.sellapp import FakeSellApp
+from tests.shards.test_guard import Board, SharedClaims
 
 KEY = "sk_TEST-relay-never-show-4d3c2b1a"
 STORE = "main-store"
@@ -1079,3 +1082,114 @@ async def test_entries_of_a_guild_another_process_holds_are_never_touched(world:
     await deliver(engine_next)
     assert world.store_replies(theirs) == ["B is sending this", "B queued this"]
     assert world.store_replies(ours) == ["A's own reply"]  # nothing doubled
+
+
+@dataclass
+class Posting:
+    """A SellApp client that says when a reply's POST starts."""
+
+    real: ReplyTarget
+    started: asyncio.Event
+
+    async def reply(self, ticket_id: int, content: str) -> Any:
+        self.started.set()
+        return await self.real.reply(ticket_id, content)
+
+    async def list_all_messages(self, ticket_id: int, limit: int = 100) -> Any:
+        return await self.real.list_all_messages(ticket_id, limit)
+
+
+async def test_a_claims_blip_while_a_reply_is_posted_never_sends_it_twice(world: World) -> None:
+    """The review's finding: a claims blip (a heartbeat timeout on a busy host) while this
+    process's POST is in flight. The next guard pass must not run the guild's recovery
+    (it would find the reply ``sending``, not see it at SellApp yet, and make it due)
+    before the POST has returned: exactly one POST, one reply for the customer."""
+    board = Board()
+    claims = SharedClaims(board)
+    guard = GuildGuard(claims, plan=ShardPlan.of(1))
+    posting = asyncio.Event()
+
+    async def client(guild_id: int) -> ReplyTarget | None:
+        real = await world.client(guild_id)
+        assert real is not None
+        return Posting(real, posting)
+
+    engine = OutboundRelay(
+        world.store,
+        world.feedback,
+        client,
+        clock=world.clock,
+        works_on=guard.works_on,
+        working=guard.working,
+    )
+    guard.add_recovery(engine.reconcile_at_start)
+    assert (await guard.refresh([GUILD])).acquired == {GUILD}
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "Your key is on its way.")
+    world.fake.latency(0.5, path=REPLY_PATH, method="POST")  # not stored at SellApp yet
+    sending = asyncio.create_task(deliver(engine))
+    await posting.wait()
+
+    claims.die()  # the claims session blips
+    blip = await guard.refresh([GUILD])  # the next pass, 2 s later: the POST is in flight
+    assert blip.lost == {GUILD}
+    await deliver(engine)  # a delivery pass meanwhile sends nothing
+    await sending
+    await guard.refresh([GUILD])  # taken back now, its recovery after the POST returned
+    assert guard.works_on(GUILD)
+    world.clock.advance(LATER)
+    await deliver(engine)
+
+    assert world.posts() == 1
+    assert world.store_replies(ticket) == ["Your key is on its way."]
+    assert world.feedback.on(message) == {"✅"}
+
+
+async def test_a_reply_whose_guild_was_lost_before_its_post_is_left_for_the_next_holder(
+    world: World,
+) -> None:
+    """Delivery passed its first look (works_on) and then waited for a slot; the claim went
+    meanwhile: nothing is sent from here, and the next holder sends it once."""
+    held = [True]
+    engine = OutboundRelay(
+        world.store,
+        world.feedback,
+        world.client,
+        clock=world.clock,
+        works_on=lambda guild_id: held[0],
+    )
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "Checked your order.")
+    entry = await world.store.outbox.by_discord_message(message.message_id)
+    assert entry is not None
+    client = await world.client(GUILD)
+    assert client is not None
+    held[0] = False  # lost while it waited for the parallel slot
+    await engine._deliver(entry, client)
+    assert world.posts() == 0
+    after = await world.store.outbox.get(entry.id)
+    assert after is not None and after.state == "queued"  # untouched: not even marked sending
+
+    held[0] = True  # taken again (here, or by the next holder): recovery, then delivery
+    await engine.reconcile_at_start(GUILD)
+    world.clock.advance(LATER)
+    await deliver(engine)
+    assert world.posts() == 1
+    assert world.store_replies(ticket) == ["Checked your order."]
+
+
+async def test_a_reply_post_that_outlives_the_step_deadline_is_looked_for_not_resent(
+    world: World,
+) -> None:
+    """The POST may take no longer than the guard's step bound (a lost claim must not be
+    outlived by it): past it the outcome is unknown, and the reply is looked for before
+    any second POST."""
+    engine = OutboundRelay(world.store, world.feedback, world.client, step_seconds=0.2)
+    ticket = await world.ticket(thread=1)
+    message = await relay(world, engine, ticket, "On its way.")
+    world.fake.hang_after(0.6, path=REPLY_PATH, method="POST")  # stored, answered late
+    await deliver(engine)
+    entry = await world.store.outbox.by_discord_message(message.message_id)
+    assert entry is not None and entry.state == "delivered"  # adopted: found at SellApp
+    assert world.posts() == 1
+    assert world.store_replies(ticket) == ["On its way."]

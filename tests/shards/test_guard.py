@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bot.shards.guard import GuildGuard, plan_claims
+import asyncio
+
+import pytest
+
+from bot.errors import GuildNotHeld
+from bot.shards.guard import GuardPass, GuildGuard, plan_claims
 from bot.shards.plan import ShardPlan
 from bot.store.claims import GuildClaims
 
@@ -137,3 +142,77 @@ async def test_a_failed_recovery_keeps_the_guild_idle_and_is_tried_again() -> No
     assert not guard.works_on(EVEN)
     assert (await guard.refresh([EVEN])).acquired == {EVEN}
     assert guard.works_on(EVEN)
+
+
+async def test_self_reclaim_runs_recovery_while_own_work_for_the_guild_is_in_flight() -> None:
+    """A claims blip (a heartbeat timeout on a busy host) while this process's own reply
+    is being sent: the guild is taken back only after that step ended, and its recovery
+    (which would find the reply ``sending`` and send it again) runs only then."""
+    board = Board()
+    claims = SharedClaims(board)
+    guard = GuildGuard(claims, plan=ShardPlan.of(1))
+    recovered: list[int] = []
+    heard: list[GuardPass] = []
+    guard.add_listener(heard.append)
+
+    async def recover(guild_id: int) -> None:
+        assert guard.in_flight(guild_id) == 0, "recovery ran while a step is in flight"
+        recovered.append(guild_id)
+
+    guard.add_recovery(recover)
+    await guard.refresh([EVEN])
+    step_may_end = asyncio.Event()
+    passed_check = asyncio.Event()
+
+    async def a_send() -> None:
+        async with guard.working(EVEN):
+            guard.check(EVEN)  # right before the POST
+            passed_check.set()
+            await step_may_end.wait()  # the POST is in flight
+
+    sending = asyncio.create_task(a_send())
+    await passed_check.wait()
+    claims.die()  # the claims session blips
+    with pytest.raises(GuildNotHeld):
+        guard.check(EVEN)  # a step that has not reached its side effect stops there
+    guard.wake.clear()
+    result = await guard.refresh([EVEN])  # the next pass: the POST is still in flight
+    assert result.lost == {EVEN} and result.acquired == frozenset()
+    assert result.draining == {EVEN}
+    assert heard[-1].lost == {EVEN}  # told at once, before the pass took anything
+    assert board.owner[EVEN] is claims  # kept: no other process may start on it meanwhile
+    assert not guard.works_on(EVEN) and recovered == [EVEN]
+    with pytest.raises(GuildNotHeld):
+        async with guard.working(EVEN):
+            pass  # no new step starts on it
+
+    step_may_end.set()
+    await sending
+    assert guard.wake.is_set()  # the loop runs a pass now, not in 2 s
+    result = await guard.refresh([EVEN])
+    assert result.acquired == {EVEN} and recovered == [EVEN, EVEN]
+    assert guard.works_on(EVEN)
+
+
+async def test_a_guild_released_with_work_in_flight_keeps_its_claim_until_the_work_ends() -> None:
+    board = Board()
+    first, second = SharedClaims(board), SharedClaims(board)
+    guard = GuildGuard(first, plan=ShardPlan.of(1))
+    await guard.refresh([EVEN])
+    step_may_end = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def a_send() -> None:
+        async with guard.working(EVEN):
+            entered.set()
+            await step_may_end.wait()
+
+    sending = asyncio.create_task(a_send())
+    await entered.wait()
+    result = await guard.refresh([])  # unlinked: no longer wanted here
+    assert result.released == {EVEN} and not guard.works_on(EVEN)
+    assert not await second.try_claim(EVEN)  # not before this process's send has ended
+    step_may_end.set()
+    await sending
+    assert (await guard.refresh([])).released == frozenset()  # told once
+    assert await second.try_claim(EVEN)

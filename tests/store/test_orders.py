@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from bot.store import orders as orders_module
 from bot.store.orders import OrderAction, RecentlyDone
 
 GUILD = 1
@@ -189,3 +190,36 @@ async def test_a_cards_product_is_kept_for_stats_and_not_lost_by_a_later_write(
         product="Gift card",
     )
     assert await store.orders.products(GUILD) == {7: "Game key"}
+
+
+async def test_card_refresh_limit_is_taken_before_the_works_on_filter(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten older cards of a guild another process holds must not crowd out this
+    process's card: the limit is taken among the guilds asked for, also when their ids
+    are bound in several queries."""
+    theirs, ours, also_ours = 11, 22, 33
+    cards = [*((theirs, t, 1.0 + t) for t in range(10)), (ours, 1, 50.0), (also_ours, 2, 40.0)]
+    for guild, ticket, at in cards:
+        await store.tickets.record(
+            guild, ticket, status="OPEN", title="t", sellapp_updated_at=None, now=1.0
+        )
+        await store.orders.record_card(
+            guild,
+            ticket,
+            order_id=f"o{guild}-{ticket}",
+            thread_id=ticket,
+            message_id=5,
+            status="PAID",
+            now=at,
+        )
+    due = {"now": 10_000.0, "readable_after": 300.0, "unreadable_after": 60.0}
+    everyone = await store.orders.cards_due(**due)
+    assert {c.guild_id for c in everyone} == {theirs}  # the ten oldest, all theirs
+
+    mine = await store.orders.cards_due(**due, guild_ids={ours, also_ours})
+    assert [(c.guild_id, c.order_id) for c in mine] == [(also_ours, "o33-2"), (ours, "o22-1")]
+    monkeypatch.setattr(orders_module, "_IDS_PER_QUERY", 1)  # one query per guild
+    again = await store.orders.cards_due(**due, guild_ids=[ours, also_ours], limit=1)
+    assert [c.order_id for c in again] == ["o33-2"]  # the oldest of all, after merging
+    assert await store.orders.cards_due(**due, guild_ids=()) == []

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.errors import GuildNotHeld
 from bot.inbound.render import Post
 from bot.store import Store
 from bot.store.triage import Ping, reminder_subject
@@ -234,3 +235,63 @@ async def test_a_reminder_a_crash_left_unconfirmed_is_posted_after_the_restart_o
 
     assert [c for c, _ in world.port.posts] == [100, 200]
     assert [p.ping_role for _, p in world.port.posts] == [ROLE, ROLE]
+
+
+async def test_triage_recovers_pings_a_dead_process_left_after_this_one_started(
+    world: World,
+) -> None:
+    """This process started, then another process (holding the guild) recorded an alert
+    and was killed before posting it. Taking the guild's claim settles it: posted once,
+    not pending forever (and begin_ping would refuse to record it again)."""
+    world.clock.advance(500)  # the other process records its ping after this one started
+    alert = Ping(4200, f"<@&{ROLE}> New ticket #42.", None, ROLE)
+    assert await world.store.triage.begin_ping(GUILD, "alert", "42", alert, now=world.clock())
+    world.clock.advance(500)
+
+    await world.engine.recover(GUILD)  # the guard took the guild's claim here
+    await world.engine.run_guild(GUILD)
+    await world.engine.run_guild(GUILD)
+
+    assert [(c, p.content) for c, p in world.port.posts] == [(4200, alert.content)]
+    assert await world.store.triage.pending(GUILD, before=world.clock() + 1) == []
+
+
+async def test_a_ping_this_process_has_in_flight_is_not_sent_again_by_its_pass(
+    world: World,
+) -> None:
+    """Rows recorded after this process took the guild are its own (an inbound alert being
+    posted right now): a triage pass leaves them to their poster."""
+    await world.engine.recover(GUILD)
+    world.clock.advance(10)
+    alert = Ping(4300, f"<@&{ROLE}> New ticket #43.", None, ROLE)
+    assert await world.store.triage.begin_ping(GUILD, "alert", "43", alert, now=world.clock())
+    await world.engine.run_guild(GUILD)
+    assert world.port.posts == []
+
+
+async def test_a_ping_is_not_posted_once_the_guild_was_lost(store_target: Path | str) -> None:
+    held = [True]
+    world = World(store_target)
+    world.store = await Store.open(store_target)
+    try:
+        world.engine = TriageEngine(
+            world.store, world.port, clock=world.clock, works_on=lambda g: held[0]
+        )
+        await world.store.triage.set_notify_role(GUILD, ROLE)
+        await world.store.triage.set_sla(GUILD, 30)
+        await world.store.triage.set_hours(
+            GUILD, parse_hours("mon-fri", "09:00", "17:00", "Europe/Berlin")
+        )
+        await world.ticket(1)
+        await world.store.triage.set_waiting(GUILD, 1, Waiting(WaitingFor.STAFF, world.clock()))
+        world.clock.advance(30 * 60)
+        held[0] = False  # the claim went while the pass ran
+        with pytest.raises(GuildNotHeld):
+            await world.engine.run_guild(GUILD)
+        assert world.port.posts == []
+        held[0] = True  # the next holder's claim recovery posts it, once
+        await world.engine.recover(GUILD)
+        await world.engine.run_guild(GUILD)
+        assert len(world.reminders()) == 1
+    finally:
+        await world.store.close()
