@@ -76,6 +76,11 @@ class Database(ABC):
         (cancellation included). Write transactions never interleave: one at a time
         per database, across processes too."""
 
+    def schema_transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """The write transaction of one migration: as :meth:`transaction`, but it may wait
+        longer for the write lock (another process may be migrating)."""
+        return self.transaction()
+
     @abstractmethod
     async def read_one(self, sql: str, params: Params = ()) -> Row | None: ...
 
