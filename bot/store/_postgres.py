@@ -32,7 +32,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot.errors import DatabaseBusy, DatabaseUnusable
-from bot.store._db import Connection, Database, Params, Row, masked_url, url_password
+from bot.store._db import Connection, Database, Params, Row, masked_url, url_secret_values
 from bot.store._dialect import translate
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,6 @@ class PostgresDatabase(Database):
 
 def _words(exc: BaseException, url: str) -> str:
     words = str(exc) or type(exc).__name__
-    password = url_password(url)
-    if password:
-        words = words.replace(password, "***")
+    for secret in sorted(url_secret_values(url), key=len, reverse=True):
+        words = words.replace(secret, "***")
     return words
