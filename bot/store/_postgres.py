@@ -67,6 +67,7 @@ LOCK_NAMESPACE: Final = 0x5E11  # the first key of the bridge's two-key advisory
 WRITE_LOCK: Final = 1  # the second key: one write transaction at a time
 ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 """What asyncpg raises when the database can't be used (OSError covers TimeoutError)."""
+_SCHEMA_CHANGED: Final = (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError)
 
 
 def _rows_touched(status: str) -> int:
@@ -171,7 +172,16 @@ class PostgresDatabase(Database):
                     f"the database {self.path} is busy: another process has held its write"
                     f" lock for more than {waited:g} s (trying again)"
                 ) from None
-            yield connection
+            try:
+                yield connection
+            except _SCHEMA_CHANGED:
+                # asyncpg re-prepares a statement whose cached plan went stale (another
+                # process migrated) only outside a transaction; it has dropped its caches,
+                # so the next try works. One step fails, in words.
+                raise DatabaseBusy(
+                    f"the schema of the database {self.path} changed under this process"
+                    " (another process upgraded it); trying again"
+                ) from None
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PoolConnectionProxy[Any]]:

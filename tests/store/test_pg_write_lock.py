@@ -8,6 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 import asyncpg
+import pytest
 
 from bot.errors import DatabaseBusy
 from bot.store import Store
@@ -122,3 +123,26 @@ async def test_migrations_wait_longer_than_a_write_for_another_process_migrating
         await store.close()
     finally:
         await holder.close()
+
+
+async def test_a_schema_change_by_another_process_fails_one_write_clearly_then_writes_work(
+    postgres_url: str,
+) -> None:
+    """Another process upgrades the schema under this one (a column added, so a cached
+    ``RETURNING *`` statement's row changes): inside a transaction asyncpg can't re-prepare
+    it, so that one step fails, with words, and the next one works."""
+    guild = 1_234_567_890_123_456_789
+    async with await Store.open(postgres_url) as store:
+        await store.links.upsert(guild, now=1.0, channel_id=1)  # the statement is cached
+        other = await asyncpg.connect(postgres_url)
+        try:
+            await other.execute("ALTER TABLE guild_links ADD COLUMN later_migration TEXT")
+        finally:
+            await other.close()
+        with pytest.raises(
+            DatabaseBusy, match=r"schema of the database .* changed under this process"
+        ):
+            await store.links.upsert(guild, now=2.0, channel_id=2)
+        link = await store.links.upsert(guild, now=3.0, channel_id=3)
+        assert link.channel_id == 3
+        assert (await store.links.get(guild)) == link
