@@ -67,8 +67,9 @@ class DatabaseUnusable(ConfigError):
 
 
 class DatabaseBusy(BridgeError):
-    """Another process held the database longer than the busy timeout at open. Not a
-    setting to fix: trying again later may work."""
+    """Another process held the database longer than the busy timeout at open (or, on
+    PostgreSQL, the write lock longer than a write waits, or changed the schema under a
+    write). Not a setting to fix: trying again later may work."""
 
 
 class BackupFailed(BridgeError):

@@ -166,3 +166,51 @@ def test_a_token_discord_refuses_is_one_plain_line_and_exit_1(
     assert "wrong.token-0123456789abcdef" not in err
     assert_no_secret(err)
     assert "Traceback" not in err
+
+
+QUERY_PASSWORD = "runner-SECRET-query-password"
+
+
+def test_the_database_line_masks_a_password_given_in_the_url_query(
+    tmp_path: Path,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    restore_process_state: None,
+) -> None:
+    url = f"{postgres_url}?password={QUERY_PASSWORD}"  # libpq's other way to give it
+    with fake_discord_in_a_thread() as fake:
+        code = runner.run_bot(
+            settings_for(
+                fake,
+                tmp_path,
+                database_url=url,
+                discord_token="wrong.token-0123456789abcdef",  # stops once the store is open
+                log_level="INFO",
+            )
+        )
+
+    assert code == runner.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert f"database: PostgreSQL {postgres_url}?password=***" in err
+    assert QUERY_PASSWORD not in err
+
+
+def test_an_unreachable_database_is_one_line_without_the_password_in_its_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_process_state: None
+) -> None:
+    url = f"postgresql://bridge@127.0.0.1:1/bridge?sslmode=disable&password={QUERY_PASSWORD}"
+    with fake_discord_in_a_thread() as fake:
+        code = runner.run_bot(settings_for(fake, tmp_path, database_url=url, log_level="INFO"))
+
+    assert code == runner.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert (
+        err.rstrip()
+        .splitlines()[-1]
+        .startswith(
+            "sellapp-bridge: cannot open the database"
+            " postgresql://bridge@127.0.0.1:1/bridge?sslmode=disable&password=***: "
+        )
+    )
+    assert QUERY_PASSWORD not in err
+    assert "Traceback" not in err

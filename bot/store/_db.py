@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 MEMORY: Final = ":memory:"
 Params = Sequence[Any] | Mapping[str, Any]
@@ -76,6 +76,11 @@ class Database(ABC):
         (cancellation included). Write transactions never interleave: one at a time
         per database, across processes too."""
 
+    def schema_transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """The write transaction of one migration: as :meth:`transaction`, but it may wait
+        longer for the write lock (another process may be migrating)."""
+        return self.transaction()
+
     @abstractmethod
     async def read_one(self, sql: str, params: Params = ()) -> Row | None: ...
 
@@ -98,35 +103,71 @@ def is_postgres_url(target: str | Path) -> bool:
     return isinstance(target, str) and bool(_POSTGRES_URL.match(target))
 
 
+SECRET_PARAMETERS: Final = frozenset({"password", "sslpassword"})
+"""Query parameters of a PostgreSQL URL that carry a secret (libpq's and asyncpg's
+``?password=`` and ``?sslpassword=``, the client key's passphrase)."""
+MASK: Final = "***"
+
+
 def masked_url(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``: safe for logs and errors."""
+    """``url`` with its password shown as ``***``, in ``user:password@`` and in the query
+    (``?password=``, ``?sslpassword=``): safe for logs and errors."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port is not None else ""
-        netloc = f"{parts.username or ''}:***@{host}{port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if parts.password is not None:
+            host = parts.hostname or ""
+            if ":" in host:
+                host = f"[{host}]"
+            port = f":{parts.port}" if parts.port is not None else ""
+            netloc = f"{parts.username or ''}:{MASK}@{host}{port}"
+        return urlunsplit(parts._replace(netloc=netloc, query=_masked_query(parts.query)))
     except ValueError:
         return "the PostgreSQL URL (unreadable, not shown)"
 
 
+def _masked_query(query: str) -> str:
+    """The query as written, each secret parameter's value shown as ``***``."""
+    fields = []
+    for field in query.split("&") if query else []:
+        name, equals, _ = field.partition("=")
+        secret = equals and unquote_plus(name).strip().lower() in SECRET_PARAMETERS
+        fields.append(f"{name}={MASK}" if secret else field)
+    return "&".join(fields)
+
+
 def url_password(url: str) -> str | None:
-    """The password in ``url`` (as written, percent-escapes kept), if any."""
+    """The password in ``url``'s ``user:password@`` (as written, percent-escapes kept)."""
     try:
         return urlsplit(url).password
     except ValueError:
         return None
 
 
+def url_secret_values(url: str) -> list[str]:
+    """Every secret written in ``url`` (its password, ``?password=``, ``?sslpassword=``),
+    as written and decoded the ways a driver may decode it."""
+    try:
+        parts = urlsplit(url)
+        written = [parts.password] if parts.password else []
+    except ValueError:
+        return []
+    for field in parts.query.split("&") if parts.query else []:
+        name, _, value = field.partition("=")
+        if value and unquote_plus(name).strip().lower() in SECRET_PARAMETERS:
+            written.append(value)
+    found: list[str] = []
+    for value in written:
+        for form in (value, unquote(value), unquote_plus(value)):
+            if form and form not in found:
+                found.append(form)
+    return found
+
+
 def url_secrets(url: str) -> list[str]:
-    """What of ``url`` must never be shown: the URL itself and its password, as written
-    and unescaped."""
-    password = url_password(url)
-    return [url, *([password, unquote(password)] if password else [])]
+    """What of ``url`` must never be shown: the URL itself and every secret in it (see
+    :func:`url_secret_values`)."""
+    return [url, *url_secret_values(url)]
 
 
 async def open_database(target: Path | str) -> Database:
@@ -179,5 +220,6 @@ __all__ = [
     "open_database",
     "require",
     "url_password",
+    "url_secret_values",
     "url_secrets",
 ]

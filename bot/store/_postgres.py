@@ -9,6 +9,14 @@ when several processes start at the same moment. The bridge writes a few rows a 
 per thousand guilds: one writer at a time costs nothing noticeable. Reads take no lock
 and see the last commit (READ COMMITTED), as WAL readers do on SQLite.
 
+A process that goes silent while it holds the write lock (a frozen host, a cut network)
+must not stop every other process's writes: the pool's sessions ask the server to end a
+session idle inside a transaction after :data:`IDLE_IN_TRANSACTION_S` seconds (the
+bridge's transactions take milliseconds) and a connection whose peer stopped answering
+after about 11 s (TCP keepalives, ``tcp_user_timeout``); ending the session releases the
+lock. Meanwhile a writer waits at most :data:`WRITE_LOCK_WAIT_S` for the lock and then
+fails its step with :class:`~bot.errors.DatabaseBusy`, which the loops log and try again.
+
 Statements are translated from the tables' SQLite dialect by :mod:`bot.store._dialect`.
 The schema version is kept in a ``schema_version`` table (SQLite: ``PRAGMA user_version``).
 """
@@ -23,8 +31,8 @@ from typing import Any, Final
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import DatabaseUnusable
-from bot.store._db import Connection, Database, Params, Row, masked_url, url_password
+from bot.errors import DatabaseBusy, DatabaseUnusable
+from bot.store._db import Connection, Database, Params, Row, masked_url, url_secret_values
 from bot.store._dialect import translate
 
 log = logging.getLogger(__name__)
@@ -32,12 +40,34 @@ log = logging.getLogger(__name__)
 POOL_SIZE: Final = 4
 CONNECT_TIMEOUT_S: Final = 10.0
 STATEMENT_TIMEOUT_S: Final = 60.0
-"""No statement waits longer (the write lock included): a hung server fails the step,
-which the loops log and try again, instead of blocking it for ever."""
+"""No statement waits longer: a hung server fails the step, which the loops log and try
+again, instead of blocking it for ever."""
+WRITE_LOCK_WAIT_S: Final = 5.0
+"""How long a write waits for the write lock (``lock_timeout``) before it fails its step
+with :class:`DatabaseBusy`; a migration waits up to :data:`SCHEMA_LOCK_WAIT_S`."""
+SCHEMA_LOCK_WAIT_S: Final = 50.0
+"""A migration may wait behind another process's migration (shorter than a statement)."""
+IDLE_IN_TRANSACTION_S: Final = 10.0
+"""The server ends a session idle inside a transaction this long (its locks with it)."""
+COPY_IDLE_IN_TRANSACTION_S: Final = 600.0
+"""The same for the long transactions of ``backup`` and ``migrate-to``, which read or
+write an SQLite file between statements."""
+SESSION_SETTINGS: Final = {
+    "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_S * 1000:.0f}",
+    "lock_timeout": f"{WRITE_LOCK_WAIT_S * 1000:.0f}",
+    # A silent peer is dropped after 5 + 3 * 2 = 11 s, or 10 s of unacknowledged data.
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+    "application_name": "sellapp-bridge",
+}
+"""The pool's sessions (milliseconds where the server takes ms)."""
 LOCK_NAMESPACE: Final = 0x5E11  # the first key of the bridge's two-key advisory locks
 WRITE_LOCK: Final = 1  # the second key: one write transaction at a time
 ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 """What asyncpg raises when the database can't be used (OSError covers TimeoutError)."""
+_SCHEMA_CHANGED: Final = (asyncpg.InvalidCachedStatementError, asyncpg.OutdatedSchemaCacheError)
 
 
 def _rows_touched(status: str) -> int:
@@ -78,7 +108,7 @@ class PostgresDatabase(Database):
         self._pool = pool
         self.url = url
         self.path = masked_url(url)
-        self.errors = ERRORS
+        self.errors = (*ERRORS, DatabaseBusy)
 
     @classmethod
     async def connect(cls, url: str) -> PostgresDatabase:
@@ -91,6 +121,7 @@ class PostgresDatabase(Database):
                 max_size=POOL_SIZE,
                 timeout=CONNECT_TIMEOUT_S,
                 command_timeout=STATEMENT_TIMEOUT_S,
+                server_settings=dict(SESSION_SETTINGS),
             )
         except (*ERRORS, TimeoutError, ValueError) as exc:
             raise DatabaseUnusable(
@@ -103,21 +134,54 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, WRITE_LOCK
-            )
+        async with self._write_locked() as connection:
+            yield PostgresConnection(connection)
+
+    @asynccontextmanager
+    async def schema_transaction(self) -> AsyncIterator[Connection]:
+        async with self._write_locked(lock_wait_s=SCHEMA_LOCK_WAIT_S) as connection:
             yield PostgresConnection(connection)
 
     @asynccontextmanager
     async def driver_transaction(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
         """A write transaction on the driver's own connection (bulk copies in
         :mod:`bot.store.moving`), under the same write lock."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, WRITE_LOCK
-            )
+        async with self._write_locked(idle_s=COPY_IDLE_IN_TRANSACTION_S) as connection:
             yield connection
+
+    @asynccontextmanager
+    async def _write_locked(
+        self, *, lock_wait_s: float | None = None, idle_s: float | None = None
+    ) -> AsyncIterator[PoolConnectionProxy[Any]]:
+        """A transaction holding the write lock; :class:`DatabaseBusy` if another process
+        held it longer than the wait (:data:`WRITE_LOCK_WAIT_S` unless given)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            if lock_wait_s is not None:
+                await connection.execute(f"SET LOCAL lock_timeout = {lock_wait_s * 1000:.0f}")
+            if idle_s is not None:
+                await connection.execute(
+                    f"SET LOCAL idle_in_transaction_session_timeout = {idle_s * 1000:.0f}"
+                )
+            try:
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, WRITE_LOCK
+                )
+            except asyncpg.LockNotAvailableError:
+                waited = WRITE_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s
+                raise DatabaseBusy(
+                    f"the database {self.path} is busy: another process has held its write"
+                    f" lock for more than {waited:g} s (trying again)"
+                ) from None
+            try:
+                yield connection
+            except _SCHEMA_CHANGED:
+                # asyncpg re-prepares a statement whose cached plan went stale (another
+                # process migrated) only outside a transaction; it has dropped its caches,
+                # so the next try works. One step fails, in words.
+                raise DatabaseBusy(
+                    f"the schema of the database {self.path} changed under this process"
+                    " (another process upgraded it); trying again"
+                ) from None
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PoolConnectionProxy[Any]]:
@@ -126,6 +190,10 @@ class PostgresDatabase(Database):
             self._pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
+            await connection.execute(
+                "SET LOCAL idle_in_transaction_session_timeout ="
+                f" {COPY_IDLE_IN_TRANSACTION_S * 1000:.0f}"
+            )
             yield connection
 
     async def read_one(self, sql: str, params: Params = ()) -> Row | None:
@@ -159,7 +227,6 @@ class PostgresDatabase(Database):
 
 def _words(exc: BaseException, url: str) -> str:
     words = str(exc) or type(exc).__name__
-    password = url_password(url)
-    if password:
-        words = words.replace(password, "***")
+    for secret in sorted(url_secret_values(url), key=len, reverse=True):
+        words = words.replace(secret, "***")
     return words

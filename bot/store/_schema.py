@@ -93,7 +93,7 @@ async def migrate(db: Database) -> None:
             f"upgrade the bridge or point {setting} at another database."
         )
     for migration in migrations:
-        async with db.transaction() as connection:
+        async with db.schema_transaction() as connection:
             # Re-read under the write lock: another process may have just applied it.
             if await db.schema_version(connection) >= migration.version:
                 continue

@@ -10,10 +10,14 @@ in a key space of its own.
 The locks live exactly as long as the session. When the connection is lost (the server
 restarted, the session was terminated, the network went away) the server releases them,
 so :meth:`held` turns empty at once: a termination listener, and a heartbeat every
-:data:`HEARTBEAT_S` seconds for a network that dies silently. The server is asked to
-notice a silent death later than the heartbeat does (TCP keepalives, about 25 s), so this
-process has stopped before another can take its guilds. The next :meth:`try_claim`
-connects again.
+:data:`HEARTBEAT_S` seconds for a network that dies silently. Every statement on the
+connection (claim, release, heartbeat) has a timeout of one heartbeat period, and one that
+times out ends the session here (the connection is terminated; the next
+:meth:`try_claim` connects again). :meth:`held` itself is empty once the server has not
+answered for a heartbeat period plus that timeout (10 s), whatever is in flight: a
+statement hung on a dead network never keeps it listing guilds. The server is asked to
+notice a silent death later (TCP keepalives and ``tcp_user_timeout``, about 25 s), so this
+process has stopped before another can take its guilds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Final
 
 import asyncpg
@@ -39,6 +44,7 @@ _SERVER_KEEPALIVES: Final = {
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "25000",  # ms: unacknowledged data, e.g. a reply to a dead host
     "application_name": "sellapp-bridge claims",
 }
 _INT64: Final = 1 << 64
@@ -49,20 +55,43 @@ def lock_key(guild_id: int) -> int:
     return guild_id - _INT64 if guild_id >= 1 << 63 else guild_id
 
 
+class _Lost(Exception):
+    """A statement on the claims connection failed or timed out: the session is lost."""
+
+
 class PgClaims(GuildClaims):
     def __init__(self, url: str, *, heartbeat_s: float = HEARTBEAT_S) -> None:
         self._url = url
         self._heartbeat_s = heartbeat_s
+        self._timeout_s = heartbeat_s
+        """Every statement's timeout: far under the server's 25 s, so a hung one ends the
+        session here long before the server gives the guilds away."""
         self._connection: asyncpg.Connection[Any] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._held: set[int] = set()
         self._lock = asyncio.Lock()
+        """One statement at a time on the connection (the heartbeat never waits on it)."""
+        self._answered_at = 0.0
         self._unreachable = False
+
+    @property
+    def silence_limit_s(self) -> float:
+        """How long the server may stay silent before :meth:`held` is empty."""
+        return self._heartbeat_s + self._timeout_s
 
     def held(self) -> frozenset[int]:
         connection = self._connection
         if connection is None or connection.is_closed():
             self._held.clear()
+            return frozenset()
+        if self._held and time.monotonic() - self._answered_at > self.silence_limit_s:
+            log.warning(
+                "the claims connection to %s has not answered for %.0f s: %d guild(s) released",
+                masked_url(self._url),
+                self.silence_limit_s,
+                len(self._held),
+            )
+            self._lose(connection)
             return frozenset()
         return frozenset(self._held)
 
@@ -85,15 +114,13 @@ class PgClaims(GuildClaims):
             if guild_id in self.held():
                 return True
             try:
-                got = await connection.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", lock_key(guild_id)
-                )
-            except (*ERRORS, TimeoutError):
-                self._lose(connection)  # the session may be gone: nothing is claimed on it
+                got = await self._ask(connection, "SELECT pg_try_advisory_lock($1)", guild_id)
+            except _Lost:
                 return False
-            if got:
+            if got and connection is self._connection and not connection.is_closed():
                 self._held.add(guild_id)
-            return bool(got)
+                return True
+            return False
 
     async def release(self, guild_id: int) -> None:
         async with self._lock:
@@ -102,18 +129,18 @@ class PgClaims(GuildClaims):
             self._held.discard(guild_id)
             connection = self._connection
             assert connection is not None
-            try:
-                await connection.fetchval("SELECT pg_advisory_unlock($1)", lock_key(guild_id))
-            except ERRORS:
-                self._lose(connection)  # the session is gone: so is the lock
+            with contextlib.suppress(_Lost):  # the session is gone: so is the lock
+                await self._ask(connection, "SELECT pg_advisory_unlock($1)", guild_id)
 
     async def close(self) -> None:
         async with self._lock:
             connection = self._connection
             self._forget()
             if connection is not None and not connection.is_closed():
-                with contextlib.suppress(*ERRORS):
-                    await connection.close(timeout=CONNECT_TIMEOUT_S)
+                with contextlib.suppress(*ERRORS, TimeoutError):
+                    await connection.close(timeout=self._timeout_s)
+                if not connection.is_closed():
+                    connection.terminate()
 
     async def _connected(self) -> asyncpg.Connection[Any]:
         connection = self._connection
@@ -121,12 +148,46 @@ class PgClaims(GuildClaims):
             return connection
         self._forget()
         connection = await asyncpg.connect(
-            self._url, timeout=CONNECT_TIMEOUT_S, server_settings=dict(_SERVER_KEEPALIVES)
+            self._url,
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=self.silence_limit_s,  # a backstop: _timed is first
+            server_settings=dict(_SERVER_KEEPALIVES),
         )
         connection.add_termination_listener(self._terminated)
         self._connection = connection
+        self._answered_at = time.monotonic()
         self._heartbeat = asyncio.create_task(self._beat(connection))
         return connection
+
+    async def _ask(self, connection: asyncpg.Connection[Any], sql: str, guild_id: int) -> Any:
+        """One statement about a guild's lock; raises :class:`_Lost` (the session ended
+        here) if it fails or does not answer within the timeout."""
+        return await self._timed(connection, sql, lock_key(guild_id))
+
+    async def _timed(self, connection: asyncpg.Connection[Any], sql: str, *args: Any) -> Any:
+        """``fetchval`` under the timeout. One that times out terminates the connection
+        (which fails the statement) rather than cancelling it: asyncpg would ask the server
+        to cancel on a new connection, over a network that may be dead."""
+        statement = asyncio.ensure_future(connection.fetchval(sql, *args))
+        try:
+            done, _ = await asyncio.wait({statement}, timeout=self._timeout_s)
+        except asyncio.CancelledError:
+            self._lose(connection)
+            statement.cancel()
+            raise
+        if not done:
+            self._lose(connection)
+            with contextlib.suppress(*ERRORS, asyncio.CancelledError):
+                await statement
+            raise _Lost
+        try:
+            answer = statement.result()
+        except ERRORS as exc:
+            self._lose(connection)
+            raise _Lost from exc
+        if connection is self._connection:
+            self._answered_at = time.monotonic()
+        return answer
 
     def _terminated(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         if connection is self._connection and self._held:
@@ -139,22 +200,27 @@ class PgClaims(GuildClaims):
             self._held.clear()
 
     async def _beat(self, connection: asyncpg.Connection[Any]) -> None:
-        while not connection.is_closed():
+        while connection is self._connection and not connection.is_closed():
             await asyncio.sleep(self._heartbeat_s)
-            async with self._lock:  # one statement at a time on the connection
-                if connection is not self._connection:
+            if self._lock.locked():
+                # A claim or release is on the connection: its own timeout bounds it, and
+                # held() counts the silence meanwhile. Never wait behind it.
+                self.held()
+                continue
+            async with self._lock:
+                if connection is not self._connection or connection.is_closed():
                     return
                 try:
-                    await connection.fetchval("SELECT 1", timeout=self._heartbeat_s)
-                except (*ERRORS, TimeoutError):
-                    self._lose(connection)
+                    await self._timed(connection, "SELECT 1")
+                except _Lost:
                     return
 
     def _lose(self, connection: asyncpg.Connection[Any]) -> None:
         """The session may be gone: stop claiming anything on it, and end it."""
         if connection is self._connection:
             self._held.clear()
-        connection.terminate()
+        if not connection.is_closed():
+            connection.terminate()
 
     def _forget(self) -> None:
         self._held.clear()

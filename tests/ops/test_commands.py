@@ -144,6 +144,31 @@ async def test_check_names_an_unreachable_postgres_server_without_its_password(
     assert "pg-check-SECRET-pw" not in output
 
 
+async def test_check_masks_a_password_given_in_the_url_query(env: Env, postgres_url: str) -> None:
+    """libpq and asyncpg also take the password as ``?password=``: masked the same way."""
+    url = f"{postgres_url}?password=pg-check-SECRET-query"
+    code, output = await check(env.settings(database_url=url))
+    assert code == 0, output
+    shown = f"{postgres_url}?password=***"
+    assert line(output, "database") == f"ok      database {shown}: schema version {SCHEMA}"
+    assert "pg-check-SECRET-query" not in output
+
+
+async def test_check_names_an_unreachable_server_without_the_secrets_in_its_url_query(
+    env: Env,
+) -> None:
+    url = (
+        "postgresql://bridge@127.0.0.1:1/bridge"
+        "?password=hunter2&sslmode=disable&sslpassword=pg-check-SECRET-sslkey"
+    )
+    code, output = await check(env.settings(database_url=url))
+    assert code == 2
+    shown = "postgresql://bridge@127.0.0.1:1/bridge?password=***&sslmode=disable&sslpassword=***"
+    assert line(output, "database").startswith(f"failed  database {shown}: cannot open")
+    assert "hunter2" not in output  # the review's case: printed twice
+    assert "pg-check-SECRET-sslkey" not in output
+
+
 async def test_check_names_invalid_settings(env: Env) -> None:
     with pytest.raises(ConfigError) as caught:
         env.settings(poll_interval_seconds=0)

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from bot.__main__ import main
-from bot.store import Store, load_migrations
+from bot.store import Store, load_migrations, masked_url, url_secrets
 from bot.store.triage import Ping
 from bot.triage.waiting import Waiting, WaitingFor
 from tests.pg import ThrowawayPostgres, query
@@ -252,6 +252,64 @@ async def test_a_failed_postgres_backup_names_the_cause_without_the_password(
     assert PASSWORD not in err
     assert not target.exists()
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240 (no partial file left)
+
+
+async def test_backup_and_migrate_to_never_print_a_password_given_in_the_url_query(
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"{postgres_url}?password={PASSWORD}"
+    source = tmp_path / "source.sqlite3"
+    async with await Store.open(source) as store:
+        await fill(store)
+    code, out, err = await migrate_to(monkeypatch, capsys, source, url)
+    assert code == 0, err
+    assert f"to {postgres_url}?password=*** (schema version" in out
+    assert PASSWORD not in out + err
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    backup = tmp_path / "backup.sqlite3"
+    code = await _in_thread(lambda: main(["--env-file", "/nonexistent", "backup", str(backup)]))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith(f"backed up {postgres_url}?password=*** to {backup}")
+    assert PASSWORD not in out + err
+
+
+async def test_a_failed_postgres_backup_hides_a_password_given_in_the_url_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "DATABASE_URL", f"postgresql://bridge@127.0.0.1:1/bridge?password={PASSWORD}"
+    )
+    target = tmp_path / "backup.sqlite3"
+    code = await _in_thread(lambda: main(["--env-file", "/nonexistent", "backup", str(target)]))
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith(
+        "sellapp-bridge: backup failed: cannot open the database"
+        " postgresql://bridge@127.0.0.1:1/bridge?password=***: "
+    )
+    assert PASSWORD not in err
+
+
+def test_masked_url_masks_every_secret_a_postgres_url_can_carry() -> None:
+    assert masked_url("postgresql://u:p%40ss@db:5432/x?sslpassword=k%2By&application_name=a") == (
+        "postgresql://u:***@db:5432/x?sslpassword=***&application_name=a"
+    )
+    assert masked_url("postgres://db/x?host=/run/pg&password=") == (
+        "postgres://db/x?host=/run/pg&password=***"
+    )
+    assert url_secrets("postgresql://u:p%40ss@db/x?password=a+b%21c") == [
+        "postgresql://u:p%40ss@db/x?password=a+b%21c",
+        "p%40ss",
+        "p@ss",
+        "a+b%21c",
+        "a+b!c",
+        "a b!c",  # how asyncpg reads it (a + is a space in a query)
+    ]
 
 
 async def test_postgres_holds_64_bit_discord_ids(postgres_url: str) -> None:

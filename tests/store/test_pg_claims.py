@@ -191,3 +191,48 @@ async def test_a_silently_dead_network_empties_held_within_the_heartbeat(
     finally:
         await claims.close()
         await proxy.close()
+
+
+async def test_a_claim_hung_on_a_dead_network_empties_held_and_the_next_claim_reconnects(
+    postgres_server: ThrowawayPostgres,
+) -> None:
+    """A claim in flight when the network goes silent must not keep held() listing the
+    guilds (the heartbeat never waits behind it), and it ends the session: the next claim
+    connects again."""
+    proxy = FreezableProxy(postgres_server.port)
+    port = await proxy.start()
+    claims = PgClaims(f"postgresql://postgres@127.0.0.1:{port}/postgres", heartbeat_s=0.2)
+    try:
+        assert await claims.try_claim(GUILD)
+        proxy.frozen = True
+        hung = asyncio.create_task(claims.try_claim(OTHER))  # a pass claiming another guild
+        took = await eventually_empty(claims, within=3.0)
+        assert took < claims.silence_limit_s + 0.3  # a heartbeat period plus the timeout
+        assert await asyncio.wait_for(hung, 1.0) is False  # it timed out: nothing claimed
+        assert claims.held() == frozenset()
+
+        proxy.frozen = False  # the old session is lost for good; a new one answers
+        assert await claims.try_claim(OTHER)
+        assert claims.held() == {OTHER}
+    finally:
+        await claims.close()
+        await proxy.close()
+
+
+async def test_a_release_hung_on_a_dead_network_times_out_and_ends_the_session(
+    postgres_server: ThrowawayPostgres,
+) -> None:
+    proxy = FreezableProxy(postgres_server.port)
+    port = await proxy.start()
+    claims = PgClaims(f"postgresql://postgres@127.0.0.1:{port}/postgres", heartbeat_s=0.2)
+    try:
+        assert await claims.try_claim(GUILD)
+        assert await claims.try_claim(OTHER)
+        proxy.frozen = True
+        started = time.monotonic()
+        await asyncio.wait_for(claims.release(GUILD), 2.0)  # returns: no hang
+        assert time.monotonic() - started < 0.2 + 0.3  # within its timeout
+        assert claims.held() == frozenset()  # OTHER went with the session
+    finally:
+        await claims.close()
+        await proxy.close()
