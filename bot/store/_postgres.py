@@ -23,7 +23,6 @@ The schema version is kept in a ``schema_version`` table (SQLite: ``PRAGMA user_
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -107,10 +106,6 @@ class PostgresDatabase(Database):
 
     def __init__(self, pool: asyncpg.Pool[Any], url: str) -> None:
         self._pool = pool
-        self._local_writes = asyncio.Lock()
-        """This process's writes queue here, one at a time (as on SQLite's one connection),
-        so at most one pool connection waits for the database-wide write lock and the
-        others stay free for reads."""
         self.url = url
         self.path = masked_url(url)
         self.errors = (*ERRORS, DatabaseBusy)
@@ -160,11 +155,7 @@ class PostgresDatabase(Database):
     ) -> AsyncIterator[PoolConnectionProxy[Any]]:
         """A transaction holding the write lock; :class:`DatabaseBusy` if another process
         held it longer than the wait (:data:`WRITE_LOCK_WAIT_S` unless given)."""
-        async with (
-            self._local_writes,
-            self._pool.acquire() as connection,
-            connection.transaction(),
-        ):
+        async with self._pool.acquire() as connection, connection.transaction():
             if lock_wait_s is not None:
                 await connection.execute(f"SET LOCAL lock_timeout = {lock_wait_s * 1000:.0f}")
             if idle_s is not None:
