@@ -252,7 +252,9 @@ async def run(
                 seeded.append((guild.id, forum.id, role.id, slug, key))
             for n, slug in enumerate(slugs):
                 for t in range(tickets):
-                    is_open = t == 0 and n % 2 == 0  # 1% of 50: every other store
+                    # 1% of 50: every other store of each process's own (store n is on
+                    # shard n % processes), so every process gets the same mix.
+                    is_open = t == 0 and (n // processes) % 2 == 0
                     sellapp.add_ticket(
                         slug, status="OPEN" if is_open else "CLOSED", messages=["hi", "order?"]
                     )
