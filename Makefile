@@ -66,7 +66,7 @@ demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
 # Benchmarks print figures and write bench/RESULTS.md; they are not timed tests.
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(BIN)/python -m bench.run
 
 # The long crash test: the short version runs inside `make test`.

@@ -41,16 +41,16 @@ from bench.common import (
     wait_until,
 )
 from bench.many_guilds import seed_links
-from bot.config import Settings
+from bot.shards.plan import shard_of
 from tests.e2e.harness import DISCORD_TOKEN, STORE, World, build_world
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.sellapp import FakeSellApp
+from tests.pg import ThrowawayPostgres, postgres_binaries
 
 POLL_LINE = re.compile(
     r"guild (\d+): poll done in \d+ ms: \d+ listed, (\d+) new, \d+ read, "
     r"(\d+) threads, (\d+) posted"
 )
-NOT_MERGED = "skipped, branch not merged"
 
 
 @dataclass
@@ -88,27 +88,15 @@ class Result:
 
 def postgres_missing() -> str | None:
     """Why PostgreSQL can't be benchmarked here, or None if it can."""
-    if "database_url" not in Settings.model_fields:
-        return NOT_MERGED
-    try:
-        from tests.pg import postgres_binaries  # noqa: PLC0415 (branch pg)
-    except ImportError:
-        return NOT_MERGED
     if postgres_binaries() is None:
-        return "skipped, no PostgreSQL server binaries (initdb, pg_ctl) found"
+        return "skipped, no PostgreSQL server binaries (initdb, pg_ctl) found: make postgres"
     return None
-
-
-def shards_missing() -> str | None:
-    return None if "shard_count" in Settings.model_fields else NOT_MERGED
 
 
 @contextlib.asynccontextmanager
 async def postgres() -> AsyncIterator[Any]:
     """A throwaway PostgreSQL server (tests/pg.py) in a folder of its own: traversable, as
     the server runs as the ``postgres`` user when the bench runs as root."""
-    from tests.pg import ThrowawayPostgres  # noqa: PLC0415 (branch pg)
-
     with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
         os.chmod(folder, 0o755)  # noqa: S103 - a scratch parent: the server makes its own
         server = ThrowawayPostgres.start(Path(folder) / "pg")
@@ -116,10 +104,6 @@ async def postgres() -> AsyncIterator[Any]:
             yield server
         finally:
             server.stop()
-
-
-def shard_of(guild_id: int, count: int) -> int:
-    return (guild_id >> 22) % count
 
 
 def add_guild_on(discord: FakeDiscord, name: str, shard: int, count: int) -> Any:
@@ -229,9 +213,8 @@ async def run(
     total = guilds * processes
     result = Result(label, processes, total, interval, tickets)
     pg = postgres_missing() if backend == "postgres" else None
-    shards = shards_missing() if processes > 1 else None
-    if pg is not None or shards is not None:
-        result.skipped = f"PostgreSQL: {pg}" if pg is not None else f"shards: {shards}"
+    if pg is not None:
+        result.skipped = f"PostgreSQL: {pg}"
         return result
     with tempfile.TemporaryDirectory(dir=scratch_folder()) as folder:
         tmp = Path(folder)

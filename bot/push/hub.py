@@ -59,11 +59,12 @@ RETRY_SECONDS = 600.0
 """After SellApp refused a registration, how long before trying again."""
 CHANNEL_NAME = "sellapp-discord-bridge"
 MAX_DEFERRED = 1_000
-RELOAD_SECONDS = 1.0
-"""An unknown token re-reads the tokens from the store at most this often: another
-process on the same database may have handed it out (issue 18), but random tokens must
-not turn into one store read each."""
 """Tickets a guild's over-budget hints may queue; past that, they are left to polling."""
+RELOAD_SECONDS = 1.0
+"""A delivery re-reads its guild's row, and an unknown token every row, at most this
+often: another process on the same database may have handed the token out, set a signing
+secret or forgotten the channel, but a flood (or random tokens) must not turn into one
+store read each."""
 
 Reader = Callable[[int, int], Awaitable[None]]
 """``reader(guild_id, ticket_id)``: read that ticket now (the inbound cog)."""
@@ -116,6 +117,9 @@ class PushHub:
         self._guild_by_token: dict[str, int] = {}
         self._loaded_at = float("-inf")
         self._read_at: dict[int, float] = {}
+        self._opened: dict[int, tuple[str, str]] = {}
+        """Per guild, its sealed secret and what it opens to: a re-read opens it again only
+        once it changed."""
         self._ensured: dict[int, str] = {}
         self._failed_at: dict[int, float] = {}
         self._live: set[int] = set()
@@ -143,15 +147,19 @@ class PushHub:
         if row.secret_sealed is None:
             self._signing.pop(row.guild_id, None)
             return
-        sealer = self._links.sealer
-        if sealer is None:
-            return
-        try:
-            secret = sealer.open(row.secret_sealed).get_secret_value()
-        except SealError:
-            log.warning("guild %s: the stored webhook secret can't be opened", row.guild_id)
-            return
-        self._secrets.add(secret)
+        cached = self._opened.get(row.guild_id)
+        secret = cached[1] if cached is not None and cached[0] == row.secret_sealed else None
+        if secret is None:
+            sealer = self._links.sealer
+            if sealer is None:
+                return
+            try:
+                secret = sealer.open(row.secret_sealed).get_secret_value()
+            except SealError:
+                log.warning("guild %s: the stored webhook secret can't be opened", row.guild_id)
+                return
+            self._secrets.add(secret)
+            self._opened[row.guild_id] = (row.secret_sealed, secret)
         self._signing[row.guild_id] = secret
 
     async def _current(self, token: str) -> int | None:

@@ -55,7 +55,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from bot.errors import GuildNotHeld
 from bot.shards.plan import ShardPlan
@@ -125,10 +125,6 @@ class GuardPass:
     draining: frozenset[int] = frozenset()
     """Held, but not worked on until this process's steps still in flight there ended."""
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.acquired or self.released or self.lost)
-
 
 @dataclass(slots=True)
 class _State:
@@ -163,11 +159,6 @@ class GuildGuard:
         """Set it to make the guard's loop run a pass now (a link or guild changed)."""
 
     # --- set-up ---
-
-    @property
-    def plan(self) -> ShardPlan | None:
-        """The shards this process runs; None until the gateway says how many there are."""
-        return self._plan
 
     def set_plan(self, plan: ShardPlan) -> None:
         if plan != self._plan:
@@ -232,10 +223,6 @@ class GuildGuard:
         held = self._claims.held()
         return frozenset(g for g in self._state.working if g in held and plan.serves(g))
 
-    def on_our_shards(self, guild_id: int) -> bool:
-        plan = self._plan
-        return plan is not None and plan.serves(guild_id)
-
     async def ensure(self, guild_id: int) -> bool:
         """Whether this process works on ``guild_id``, claiming it now if it is on our
         shards and nobody holds it (a guild that just joined, or a command faster than
@@ -249,18 +236,8 @@ class GuildGuard:
             if self.works_on(guild_id):
                 return True
             # A member asked: try now, even if a pass was refused lately (one lock call).
-            state, now = self._state, self._clock()
-            if not await self._claims.try_claim(guild_id):
-                state.refused_until[guild_id] = now + self._retry
+            if await self._take(guild_id, self._clock()) != "working":
                 return False
-            state.refused_until.pop(guild_id, None)
-            if guild_id in state.in_flight:
-                state.draining.add(guild_id)  # the next pass after they end takes it
-                return False
-            state.draining.discard(guild_id)
-            if not await self._recovered(guild_id):
-                return False
-            state.working.add(guild_id)
         self._tell(GuardPass(acquired=frozenset({guild_id})))
         return True
 
@@ -307,29 +284,12 @@ class GuildGuard:
         refused: set[int] = set()
         draining: set[int] = set()
         for guild_id in steps.attempt:
-            if not await self._claims.try_claim(guild_id):
-                if guild_id not in state.refused_until:
-                    log.info(
-                        "guild %s: another process still holds it; trying again every %g s",
-                        guild_id,
-                        self._retry,
-                    )
-                state.refused_until[guild_id] = now + self._retry
+            taken = await self._take(guild_id, now)
+            if taken == "refused":
                 refused.add(guild_id)
-                continue
-            state.refused_until.pop(guild_id, None)
-            if guild_id in state.in_flight:
-                # This process's own steps still run there (the claim blipped while a
-                # reply was being sent): recovering now would race them. Kept, not
-                # worked on; the pass after the last one ends recovers it.
-                if guild_id not in state.draining:
-                    log.info("guild %s: claim taken back; waiting for its work in flight", guild_id)
-                state.draining.add(guild_id)
+            elif taken == "draining":
                 draining.add(guild_id)
-                continue
-            state.draining.discard(guild_id)
-            if await self._recovered(guild_id):
-                state.working.add(guild_id)
+            elif taken == "working":
                 acquired.add(guild_id)
         return GuardPass(
             acquired=frozenset(acquired),
@@ -338,6 +298,36 @@ class GuildGuard:
             refused=frozenset(refused),
             draining=frozenset(draining),
         )
+
+    async def _take(
+        self, guild_id: int, now: float
+    ) -> Literal["refused", "draining", "unrecovered", "working"]:
+        """Claim ``guild_id`` and, once this process's own steps there have ended, run its
+        recovery; then it is worked on. What came of it, in one word."""
+        state = self._state
+        if not await self._claims.try_claim(guild_id):
+            if guild_id not in state.refused_until:
+                log.info(
+                    "guild %s: another process still holds it; trying again every %g s",
+                    guild_id,
+                    self._retry,
+                )
+            state.refused_until[guild_id] = now + self._retry
+            return "refused"
+        state.refused_until.pop(guild_id, None)
+        if guild_id in state.in_flight:
+            # This process's own steps still run there (the claim blipped while a reply
+            # was being sent): recovering now would race them. Kept, not worked on; the
+            # pass after the last one ends recovers it.
+            if guild_id not in state.draining:
+                log.info("guild %s: claim taken back; waiting for its work in flight", guild_id)
+            state.draining.add(guild_id)
+            return "draining"
+        state.draining.discard(guild_id)
+        if not await self._recovered(guild_id):
+            return "unrecovered"
+        state.working.add(guild_id)
+        return "working"
 
     async def _release(self, release: frozenset[int]) -> frozenset[int]:
         """Stop working on ``release`` and give their claims up; a guild with steps still

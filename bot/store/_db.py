@@ -136,14 +136,6 @@ def _masked_query(query: str) -> str:
     return "&".join(fields)
 
 
-def url_password(url: str) -> str | None:
-    """The password in ``url``'s ``user:password@`` (as written, percent-escapes kept)."""
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
-
-
 def url_secret_values(url: str) -> list[str]:
     """Every secret written in ``url`` (its password, ``?password=``, ``?sslpassword=``),
     as written and decoded the ways a driver may decode it."""
@@ -219,7 +211,6 @@ __all__ = [
     "one",
     "open_database",
     "require",
-    "url_password",
     "url_secret_values",
     "url_secrets",
 ]

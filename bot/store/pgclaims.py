@@ -68,7 +68,9 @@ class PgClaims(GuildClaims):
         session here long before the server gives the guilds away."""
         self._connection: asyncpg.Connection[Any] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self._held: set[int] = set()
+        self._held: frozenset[int] = frozenset()
+        """Replaced (never changed in place) on each claim, release or loss: held() is
+        asked on every step of work, so it hands this out as it is."""
         self._lock = asyncio.Lock()
         """One statement at a time on the connection (the heartbeat never waits on it)."""
         self._answered_at = 0.0
@@ -82,7 +84,7 @@ class PgClaims(GuildClaims):
     def held(self) -> frozenset[int]:
         connection = self._connection
         if connection is None or connection.is_closed():
-            self._held.clear()
+            self._held = frozenset()
             return frozenset()
         if self._held and time.monotonic() - self._answered_at > self.silence_limit_s:
             log.warning(
@@ -93,7 +95,7 @@ class PgClaims(GuildClaims):
             )
             self._lose(connection)
             return frozenset()
-        return frozenset(self._held)
+        return self._held
 
     async def try_claim(self, guild_id: int) -> bool:
         """As :meth:`GuildClaims.try_claim`; False too while the server can't be reached
@@ -118,7 +120,7 @@ class PgClaims(GuildClaims):
             except _Lost:
                 return False
             if got and connection is self._connection and not connection.is_closed():
-                self._held.add(guild_id)
+                self._held |= {guild_id}
                 return True
             return False
 
@@ -126,7 +128,7 @@ class PgClaims(GuildClaims):
         async with self._lock:
             if guild_id not in self.held():
                 return
-            self._held.discard(guild_id)
+            self._held -= {guild_id}
             connection = self._connection
             assert connection is not None
             with contextlib.suppress(_Lost):  # the session is gone: so is the lock
@@ -197,7 +199,7 @@ class PgClaims(GuildClaims):
                 len(self._held),
             )
         if connection is self._connection:
-            self._held.clear()
+            self._held = frozenset()
 
     async def _beat(self, connection: asyncpg.Connection[Any]) -> None:
         while connection is self._connection and not connection.is_closed():
@@ -218,12 +220,12 @@ class PgClaims(GuildClaims):
     def _lose(self, connection: asyncpg.Connection[Any]) -> None:
         """The session may be gone: stop claiming anything on it, and end it."""
         if connection is self._connection:
-            self._held.clear()
+            self._held = frozenset()
         if not connection.is_closed():
             connection.terminate()
 
     def _forget(self) -> None:
-        self._held.clear()
+        self._held = frozenset()
         self._connection = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
